@@ -1,0 +1,49 @@
+# Two commands for a fresh machine (see README):
+#   make run    set everything up, index corpus/, start the app
+#   make test   set everything up, then lint, type-check and run every test
+# VENV may point elsewhere (CI keeps one per lock file in its cache).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+LOCK_HASH := $(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.deps-$(LOCK_HASH)
+
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup run test lint ingest bench clean
+
+setup: $(STAMP)
+	@$(BIN)/python -c "import convention_qa, pathlib, sys; \
+	sys.exit(0 if pathlib.Path(convention_qa.__file__).resolve().is_relative_to(pathlib.Path('$(CURDIR)/src').resolve()) else 1)" \
+	2>/dev/null || $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock
+	rm -f $(VENV)/.deps-*
+	touch $@
+
+ingest: setup
+	$(BIN)/convention-qa ingest
+
+run: ingest
+	$(BIN)/python app.py
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks app.py
+	$(BIN)/ruff format --check src tests benchmarks app.py
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

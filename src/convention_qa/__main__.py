@@ -1,0 +1,3 @@
+from convention_qa.cli import main
+
+main()

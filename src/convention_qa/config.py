@@ -1,0 +1,103 @@
+"""Settings, read once at each entry point and passed down.
+
+Values come, highest priority first, from: keyword arguments, environment variables prefixed
+``CONVENTION_QA_``, a TOML config file, then the defaults below. The config file is the path in
+``CONVENTION_QA_CONFIG``, else ``convention-qa.toml`` in the working directory if it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from convention_qa.errors import ConfigError
+
+__all__ = ["Settings", "config_file", "get_settings"]
+
+DEFAULT_CONFIG_FILE = "convention-qa.toml"
+
+
+def config_file() -> Path | None:
+    """The config file in force, or None when there is none."""
+    explicit = os.environ.get("CONVENTION_QA_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"CONVENTION_QA_CONFIG points to {path}, which is not a file: "
+                "fix the path or unset the variable"
+            )
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every knob of the application. See the README's "Settings" table."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVENTION_QA_", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Where the index and model files live.")
+    corpus_dir: Path = Field(Path("corpus"), description="Articles to ingest.")
+    embedder: str = Field(
+        "multilingual-e5-small",
+        description="multilingual-e5-small (bundled), all-MiniLM-L6-v2 (bundled), "
+        "or any sentence-transformers model name or path.",
+    )
+    collection: str = Field("articles", description="Base name of the Chroma collection.")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded.")
+    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+    chunk_size: int = Field(1000, ge=100, le=20000, description="Chunk size in characters.")
+    chunk_overlap: int = Field(150, ge=0, description="Overlap in characters (whole sentences).")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused.")
+    embed_batch_size: int = Field(32, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}). Check CONVENTION_QA_* variables and the config file."
+        ) from None
+    except ValueError as exc:  # e.g. malformed TOML
+        raise ConfigError(f"cannot read settings: {exc}") from None

@@ -1,0 +1,41 @@
+"""The exceptions convention-qa raises on purpose.
+
+Every message says what went wrong and how to fix it; entry points (CLI, API, UI) show the
+message as it is, without a traceback.
+
+    ConventionQAError
+    ├── ConfigError        a setting is invalid or a config file cannot be read
+    ├── DocumentError      one input file cannot be ingested (empty, binary, too big, ...)
+    ├── EmbedderError      the embedding model cannot be loaded
+    └── StoreError         the vector store is missing, unreachable or built differently
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConventionQAError",
+    "DocumentError",
+    "EmbedderError",
+    "StoreError",
+]
+
+
+class ConventionQAError(Exception):
+    """Base class: an error whose message tells the user what to do."""
+
+
+class ConfigError(ConventionQAError):
+    """A setting is invalid or the config file cannot be read."""
+
+
+class DocumentError(ConventionQAError):
+    """One input file cannot be ingested; the message is the reason."""
+
+
+class EmbedderError(ConventionQAError):
+    """The embedding model cannot be loaded or used."""
+
+
+class StoreError(ConventionQAError):
+    """The vector store is missing, unreachable, or was built with another embedder."""

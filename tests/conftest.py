@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from convention_qa.config import Settings
+from convention_qa.index import Store, open_store
+
+from .fakes import HashingEmbeddings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_ARTICLE = ROOT / "corpus" / "hanoi-convention-high-level-session.md"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's environment or config file."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CONVENTION_QA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED_ARTICLE, folder / SEED_ARTICLE.name)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", corpus_dir=corpus)
+
+
+@pytest.fixture
+def embedder() -> HashingEmbeddings:
+    return HashingEmbeddings()
+
+
+@pytest.fixture
+def store(settings: Settings, embedder: HashingEmbeddings) -> Store:
+    return open_store(settings, embedder.model_id)
