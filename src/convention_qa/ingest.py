@@ -1,0 +1,232 @@
+"""Bring the store in line with the corpus folder: incremental, batch-embedded, crash-safe.
+
+For each file, a content hash (of its bytes and the chunking settings) is compared with the
+hash stored on its chunks. Unchanged articles are skipped without being parsed; changed ones are
+re-chunked, only chunks whose text is new are embedded, and chunks that are gone are deleted;
+articles whose file is gone are removed. Every step is idempotent and an article counts as done
+only when all its chunks carry the new hash, so a run killed at any point and run again ends in
+the same index as a clean build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from convention_qa.chunking import CHUNKER_VERSION, Chunk, split
+from convention_qa.config import Settings
+from convention_qa.documents import Article, load_article
+from convention_qa.errors import ConfigError, DocumentError
+from convention_qa.index import Store, StoredDoc
+
+__all__ = ["Failure", "IngestReport", "ingest", "ingest_lock", "scan_corpus"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    error: str
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    chunks: int = 0  # chunks in the store after the run
+    embedded: int = 0  # chunks embedded by this run
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    article: Article
+    doc_hash: str
+    chunks: list[Chunk]
+    stale: set[str]  # stored chunk ids of this article that the new version does not have
+    new: bool
+
+
+def scan_corpus(corpus_dir: Path) -> list[Path]:
+    """Every file under ``corpus_dir``, hidden files and folders excluded, in a stable order."""
+    if not corpus_dir.is_dir():
+        raise ConfigError(
+            f"corpus folder {corpus_dir} does not exist: create it, or point "
+            "CONVENTION_QA_CORPUS_DIR / --corpus at your articles"
+        )
+    return sorted(
+        p
+        for p in corpus_dir.rglob("*")
+        if (p.is_file() or (p.is_symlink() and not p.is_dir()))
+        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+    )
+
+
+@contextmanager
+def ingest_lock(data_dir: Path) -> Iterator[None]:
+    """Serialize ingests that share a data directory (CLI, UI and API uploads alike)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "ingest.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _content_hash(data: bytes, settings: Settings) -> str:
+    digest = hashlib.sha256(data)
+    digest.update(
+        f"|chunker={CHUNKER_VERSION}|{settings.chunk_size}|{settings.chunk_overlap}".encode()
+    )
+    return digest.hexdigest()
+
+
+def _metadata(article: Article, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "doc_id": article.id,
+        "doc_hash": doc_hash,
+        "n_chunks": n_chunks,
+        "position": chunk.position,
+        "start": chunk.start,
+        "end": chunk.end,
+        "kind": chunk.kind,
+        "title": article.title,
+        "language": article.language,
+        "path": article.path or "",
+    }
+    optional = {"source": article.source, "date": article.date, "page": chunk.page}
+    meta.update({k: v for k, v in optional.items() if v is not None})
+    return meta
+
+
+def _write(store: Store, embedder: Embeddings, group: list[_Pending]) -> int:
+    """Embed the group's new chunks, write them, then drop what the new versions no longer have."""
+    existing = store.existing([c.id for p in group for c in p.chunks])
+    new_ids, new_texts, new_metas, kept_ids, kept_metas = [], [], [], [], []
+    for pending in group:
+        for chunk in pending.chunks:
+            meta = _metadata(pending.article, chunk, pending.doc_hash, len(pending.chunks))
+            if chunk.id in existing:
+                kept_ids.append(chunk.id)
+                kept_metas.append(meta)
+            else:
+                new_ids.append(chunk.id)
+                new_texts.append(chunk.text)
+                new_metas.append(meta)
+    vectors = embedder.embed_documents(new_texts) if new_texts else []
+    store.upsert(new_ids, new_texts, vectors, new_metas)
+    store.update_metadata(kept_ids, kept_metas)
+    store.delete(sorted({cid for p in group for cid in p.stale}))
+    return len(new_ids)
+
+
+def ingest(
+    store: Store,
+    embedder: Embeddings,
+    settings: Settings,
+    *,
+    corpus_dir: Path | None = None,
+    on_progress: Progress | None = None,
+) -> IngestReport:
+    """Make ``store`` hold exactly the articles of the corpus folder; a bad file never stops it."""
+    started = time.perf_counter()
+    corpus_dir = corpus_dir or settings.corpus_dir
+    report = IngestReport()
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    stored = store.documents()
+    by_path: dict[str, StoredDoc] = {d.meta.get("path", ""): d for d in stored.values()}
+    seen_paths: set[str] = set()
+    claimed: dict[str, str] = {}  # doc id -> path of the file that has it this run
+    pending: list[_Pending] = []
+
+    for path in scan_corpus(corpus_dir):
+        rel = path.relative_to(corpus_dir).as_posix()
+        seen_paths.add(rel)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DocumentError(
+                    f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+                    "(CONVENTION_QA_MAX_FILE_MB)"
+                )
+            doc_hash = _content_hash(path.read_bytes(), settings)
+            previous = by_path.get(rel)
+            if previous is not None and previous.is_complete(doc_hash):
+                report.unchanged += 1
+                claimed[previous.doc_id] = rel
+                continue
+            article = load_article(path, corpus_dir, max_bytes=max_bytes)
+            if article.id in claimed:
+                raise DocumentError(
+                    f"article id {article.id!r} is already used by {claimed[article.id]}"
+                )
+        except (DocumentError, OSError) as exc:
+            reason = str(exc)
+            if isinstance(exc, OSError):
+                reason = f"cannot read file: {exc.strerror or exc}"
+            log.warning("skipped %s: %s", rel, reason)
+            report.failed.append(Failure(rel, reason))
+            continue
+        claimed[article.id] = rel
+        chunks = split(article, settings.chunk_size, settings.chunk_overlap)
+        ids = {c.id for c in chunks}
+        stale = set()
+        for old in (stored.get(article.id), previous):  # same id, or same file under an old id
+            if old is not None:
+                stale |= old.chunk_ids - ids
+        pending.append(
+            _Pending(
+                article, doc_hash, chunks, stale, new=previous is None and article.id not in stored
+            )
+        )
+
+    total = sum(len(p.chunks) for p in pending)
+    done = 0
+    group: list[_Pending] = []
+    for index, item in enumerate(pending):
+        group.append(item)
+        if (
+            sum(len(p.chunks) for p in group) >= settings.embed_batch_size
+            or index == len(pending) - 1
+        ):
+            report.embedded += _write(store, embedder, group)
+            done += sum(len(p.chunks) for p in group)
+            for written in group:
+                if written.new:
+                    report.added += 1
+                else:
+                    report.updated += 1
+            group = []
+            if on_progress:
+                on_progress(done, total)
+
+    failed_paths = {f.path for f in report.failed}
+    for doc in stored.values():
+        path = doc.meta.get("path", "")
+        gone = path not in seen_paths
+        if (gone or doc.doc_id not in claimed) and path not in failed_paths:
+            store.delete(sorted(doc.chunk_ids))
+            report.removed += 1 if gone else 0
+
+    report.chunks = store.count()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

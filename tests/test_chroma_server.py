@@ -1,0 +1,82 @@
+"""The same ingest, against a real Chroma server started here on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from convention_qa.config import Settings
+from convention_qa.errors import StoreError
+from convention_qa.index import open_store
+from convention_qa.ingest import ingest
+
+from .fakes import HashingEmbeddings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    executable = shutil.which("chroma")
+    if executable is None:
+        pytest.fail("the `chroma` command (from the chromadb package) is not on PATH")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [executable, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"chroma server did not start: {(path / 'server.log').read_text()}")
+            time.sleep(0.25)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def test_ingest_against_a_chroma_server(chroma_server: int, corpus: Path, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        corpus_dir=corpus,
+        chroma_host="127.0.0.1",
+        chroma_port=chroma_server,
+    )
+    embedder = HashingEmbeddings()
+    store = open_store(settings, embedder.model_id, reset=True)
+    report = ingest(store, embedder, settings)
+    assert report.added == 1 and report.chunks > 5
+    assert not (tmp_path / "data" / "chroma").exists(), "server mode must not create a local store"
+
+    embedder.embedded.clear()
+    again = ingest(open_store(settings, embedder.model_id), embedder, settings)
+    assert again.unchanged == 1 and embedder.embedded == []
+
+    hits = store.query(embedder.embed_query("Foto Jackie Chan panorama"), k=3)
+    assert any("Jackie Chan" in text for _, text, _, _ in hits)
+
+
+def test_unreachable_server_says_how_to_fix(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=_free_port())
+    with pytest.raises(StoreError, match=r"cannot reach the Chroma server.*chroma run"):
+        open_store(settings, "test/a")
