@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +79,18 @@ def make_client(settings: Settings) -> Any:
 class Store:
     """The chunks of one embedder's collection, with the manifest in their metadata."""
 
-    def __init__(self, collection: Any, embedder_id: str) -> None:
+    def __init__(self, client: Any, collection: Any, embedder_id: str) -> None:
+        self._client = client
         self._collection = collection
         self.embedder_id = embedder_id
+
+    def revision(self) -> str:
+        """Changes whenever the chunks change, in this process or another one."""
+        fresh = self._client.get_collection(self._collection.name, embedding_function=None)
+        return f"{(fresh.metadata or {}).get('revision', '')}:{fresh.count()}"
+
+    def _bump_revision(self) -> None:
+        self._collection.modify(metadata={"embedder": self.embedder_id, "revision": uuid.uuid4().hex})
 
     @property
     def name(self) -> str:
@@ -111,17 +121,12 @@ class Store:
             doc.hashes.add(str(meta.get("doc_hash", "")))
             doc.n_chunks = int(meta.get("n_chunks", 0))
             if not doc.meta:
-                doc.meta = {
-                    k: meta[k] for k in ("title", "source", "language", "date", "path") if k in meta
-                }
+                doc.meta = {k: meta[k] for k in ("title", "source", "language", "date", "path") if k in meta}
         return docs
 
     def chunks(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Every stored chunk as (id, text, metadata)."""
-        return [
-            (cid, doc or "", meta)
-            for cid, meta, doc in self._iter_records(["metadatas", "documents"])
-        ]
+        return [(cid, doc or "", meta) for cid, meta, doc in self._iter_records(["metadatas", "documents"])]
 
     def vectors(self) -> dict[str, list[float]]:
         """Every stored chunk's vector, by chunk id."""
@@ -154,15 +159,19 @@ class Store:
                 embeddings=[list(v) for v in vectors],
                 metadatas=list(metadatas),
             )
+            self._bump_revision()
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         if ids:
             self._collection.update(ids=list(ids), metadatas=list(metadatas))
+            self._bump_revision()
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), _PAGE):
             self._collection.delete(ids=ids[start : start + _PAGE])
+        if ids:
+            self._bump_revision()
 
     def query(
         self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
@@ -189,9 +198,7 @@ class Store:
         ]
 
 
-def open_store(
-    settings: Settings, embedder_id: str, *, client: Any = None, reset: bool = False
-) -> Store:
+def open_store(settings: Settings, embedder_id: str, *, client: Any = None, reset: bool = False) -> Store:
     """Open (creating if needed) the collection for ``embedder_id``; ``reset`` empties it first."""
     client = client if client is not None else make_client(settings)
     name = collection_name(settings.collection, embedder_id)
@@ -213,4 +220,4 @@ def open_store(
             "Run `convention-qa ingest --rebuild` to rebuild it with the current embedder, or "
             "set CONVENTION_QA_COLLECTION to another name."
         )
-    return Store(collection, embedder_id)
+    return Store(client, collection, embedder_id)

@@ -1,0 +1,89 @@
+"""Language-aware word handling shared by retrieval and answering: tokens, stems, language guess.
+
+Indonesian words are stemmed with Sastrawi; English words lose common inflections; Vietnamese
+syllables are kept as they are. Stop words of the three languages are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+__all__ = ["STOP_WORDS", "guess_language", "tokenize"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_ID_STOP = """
+ada adalah agar akan aku anda antara apa apakah atas atau bagai bagaimana bagi bahwa banyak
+baru beberapa begitu belum berapa bisa boleh buat bukan dalam dan dapat dari dengan di dia
+dimana ini itu jadi jika juga kami kamu kapan karena ke kenapa kepada ketika kita lagi lain
+lalu maka mana masih mereka mengapa menjadi nya oleh pada para pun saat saja sama sampai
+sangat saya se sebagai sebelum sedang sejak seperti serta setelah siapa sudah tanpa telah
+tentang tersebut untuk yaitu yakni yang
+"""
+_EN_STOP = """
+a about after all also an and any are as at be been before being but by can could did do does
+during for from had has have he her his how i if in into is it its many may me more most much
+my no not of on or other our over she should since so some such than that the their them then
+there these they this those through to under until up was we were what when where which while
+who whom whose why will with would you your
+"""
+_VI_STOP = """
+và của là có được cho các những một trong với này đã không người để khi thì đến từ ra ở như
+theo về bao nhiêu gì ai nào đâu sao tại vì nên cũng rằng đó thế mà hay hoặc bị
+"""
+STOP_WORDS = frozenset((_ID_STOP + _EN_STOP + _VI_STOP).split())
+
+_ID_MARKERS = frozenset(_ID_STOP.split()) | {"berapa", "siapa", "kapan", "dimana", "mengapa"}
+_EN_MARKERS = frozenset(_EN_STOP.split())
+_VI_CHARS = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return StemmerFactory().create_stemmer()
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    if word.isdigit() or len(word) <= 3:
+        return word
+    if not word.isascii():
+        return word  # Vietnamese syllables and other scripts: as they are
+    stemmed: str = _stemmer().stem(word)  # type: ignore[attr-defined]
+    if stemmed != word:
+        return stemmed
+    for suffix in ("ing", "ed", "es", "s"):  # English inflections Sastrawi leaves alone
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", text).lower()
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, stemmed tokens of ``text``."""
+    return [_stem(w) for w in _WORD.findall(_fold(text)) if w not in STOP_WORDS]
+
+
+def guess_language(text: str) -> str:
+    """ "id", "en" or "vi" for a question or passage (by stop words and diacritics), else "und".
+
+    Works on short questions, where general-purpose detectors guess poorly.
+    """
+    folded = _fold(text)
+    if len(_VI_CHARS.findall(folded)) >= 2:
+        return "vi"
+    words = _WORD.findall(folded)
+    id_hits = sum(w in _ID_MARKERS for w in words)
+    en_hits = sum(w in _EN_MARKERS for w in words)
+    if id_hits == en_hits == 0:
+        if any(w.startswith(("me", "ber", "di", "ter")) and len(w) > 5 for w in words):
+            return "id"
+        return "und"
+    return "id" if id_hits >= en_hits else "en"
