@@ -1,4 +1,4 @@
-"""Hand-written fakes: a deterministic embedder that needs no model."""
+"""Hand-written fakes: a deterministic embedder and scripted chat models, no model needed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import hashlib
 import math
 import re
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
 
 
 class HashingEmbeddings(Embeddings):
@@ -16,9 +22,7 @@ class HashingEmbeddings(Embeddings):
     Counts what it embeds, so tests can assert that an ingest embedded nothing.
     """
 
-    def __init__(
-        self, dim: int = 64, delay: float = 0.0, model_id: str = "test/hashing-64"
-    ) -> None:
+    def __init__(self, dim: int = 64, delay: float = 0.0, model_id: str = "test/hashing-64") -> None:
         self.dim = dim
         self.delay = delay
         self.model_id = model_id
@@ -42,3 +46,46 @@ class HashingEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._vector(text)
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies with scripted texts in order (the last one repeats), streamed word by word.
+
+    Records every prompt it was given, so tests can check what the model saw.
+    """
+
+    replies: list[str]
+    prompts: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _next(self, messages: list[BaseMessage]) -> str:
+        self.prompts.append(list(messages))
+        index = min(len(self.prompts) - 1, len(self.replies) - 1)
+        return self.replies[index]
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._next(messages)))])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in re.findall(r"\S+\s*", self._next(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+
+class UnreachableChatModel(BaseChatModel):
+    """Fails like a model server that is down."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "unreachable"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        raise ConnectionError("Connection refused")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -61,6 +62,27 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused.")
     embed_batch_size: int = Field(32, ge=1, le=4096)
 
+    # answering
+    llm: Literal["local", "openai", "ollama", "extractive"] = Field(
+        "local", description="Which model writes answers."
+    )
+    llm_base_url: str | None = Field(None, description="Server URL for the openai/ollama backends.")
+    llm_model: str | None = Field(None, description="Model name on that server.")
+    llm_api_key: str | None = Field(None, description="API key for the openai backend, if any.")
+    llm_timeout: float = Field(120.0, gt=0)
+    max_answer_tokens: int = Field(200, ge=16, le=4096)
+    top_k: int = Field(4, ge=1, le=50, description="Passages retrieved per question.")
+    evidence_tokens: int = Field(
+        220, ge=50, le=4000, description="Token budget for the evidence sentences in the prompt."
+    )
+    min_score: float = Field(
+        0.80, ge=0, le=1, description="Below this retrieval score the assistant abstains."
+    )
+    history_turns: int = Field(6, ge=0, le=50, description="Past messages used for follow-ups.")
+    max_question_chars: int = Field(2000, ge=10, le=100_000)
+    prompts_dir: Path | None = Field(None, description="Prompt templates; default: prompts/.")
+    models_dir: Path | None = Field(None, description="Assembled model files; default DATA_DIR/models.")
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
@@ -86,6 +108,10 @@ class Settings(BaseSettings):
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
 
+    @property
+    def model_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
 
 def get_settings(**overrides: object) -> Settings:
     """Build the settings, turning validation errors into one readable ConfigError."""
@@ -93,8 +119,7 @@ def get_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(
             f"invalid settings ({problems}). Check CONVENTION_QA_* variables and the config file."

@@ -7,7 +7,9 @@ message as it is, without a traceback.
     ├── ConfigError        a setting is invalid or a config file cannot be read
     ├── DocumentError      one input file cannot be ingested (empty, binary, too big, ...)
     ├── EmbedderError      the embedding model cannot be loaded
-    └── StoreError         the vector store is missing, unreachable or built differently
+    ├── StoreError         the vector store is missing, unreachable or built differently
+    ├── ModelError         the chat model is not installed or its server cannot be reached
+    └── QuestionError      the question is empty or too long
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ __all__ = [
     "ConventionQAError",
     "DocumentError",
     "EmbedderError",
+    "ModelError",
+    "QuestionError",
     "StoreError",
 ]
 
@@ -39,3 +43,11 @@ class EmbedderError(ConventionQAError):
 
 class StoreError(ConventionQAError):
     """The vector store is missing, unreachable, or was built with another embedder."""
+
+
+class ModelError(ConventionQAError):
+    """The chat model is not installed, or its server cannot be reached."""
+
+
+class QuestionError(ConventionQAError):
+    """The question cannot be asked as it is (empty, too long)."""

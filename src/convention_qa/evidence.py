@@ -1,0 +1,208 @@
+"""Evidence for the model and citations for the reader.
+
+``select_evidence`` keeps the sentences of the retrieved passages that matter for the question,
+under a token budget, numbered by passage. ``resolve_citations`` turns the [n] markers of an
+answer into :class:`Citation` objects (passage, article, span, supporting sentences), drops
+markers that point nowhere and flags sentences whose cited passages share nothing with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from convention_qa.chunking import split_sentences
+from convention_qa.retrieval import Passage
+from convention_qa.text import tokenize
+
+__all__ = ["Citation", "Evidence", "format_evidence", "resolve_citations", "select_evidence"]
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 3.5  # Indonesian and English text with this tokenizer family, measured roughly
+_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+
+
+@dataclass
+class Evidence:
+    n: int
+    passage: Passage
+    sentences: list[tuple[int, int]] = field(default_factory=list)  # spans in passage.text
+
+    def text(self) -> str:
+        return " ".join(self.passage.text[s:e] for s, e in sorted(self.sentences))
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str | None
+    text: str  # the whole passage
+    start: int  # the passage's character span in the cleaned article
+    end: int
+    supporting: list[str]  # the passage sentences that support the citing claim
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "source": self.source,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "supporting": self.supporting,
+            "score": round(self.score, 4),
+        }
+
+
+Weights = Callable[[str], float]  # token -> weight (e.g. IDF); rare words count more
+
+
+def _uniform(token: str) -> float:
+    return 1.0
+
+
+def overlap(query_tokens: set[str], text: str, weight: Weights = _uniform) -> float:
+    """Weighted share of the query's tokens that ``text`` contains."""
+    total = sum(weight(t) for t in query_tokens)
+    if not total:
+        return 0.0
+    shared = query_tokens & set(tokenize(text))
+    return sum(weight(t) for t in shared) / total
+
+
+def select_evidence(
+    question: str, passages: list[Passage], budget_tokens: int, weight: Weights = _uniform
+) -> list[Evidence]:
+    """The best sentences of ``passages`` for ``question``, at most ``budget_tokens`` in all.
+
+    The top passage always contributes its best sentence and, budget allowing, its neighbours;
+    other passages contribute only sentences that share words with the question.
+    """
+    budget = int(budget_tokens * CHARS_PER_TOKEN)
+    q_tokens = set(tokenize(question))
+    scored: list[tuple[float, int, tuple[int, int]]] = []
+    for rank, passage in enumerate(passages):
+        for span in split_sentences(passage.text):
+            score = overlap(q_tokens, passage.text[span[0] : span[1]], weight)
+            if rank == 0 or score > 0:
+                scored.append((score + (0.2 if rank == 0 else 0.0) - 0.01 * rank, rank, span))
+    scored.sort(key=lambda item: -item[0])
+    chosen: dict[int, list[tuple[int, int]]] = {}
+    used = 0
+    for _, rank, span in scored:
+        length = span[1] - span[0] + 1
+        if used + length > budget and used > 0:
+            continue
+        chosen.setdefault(rank, []).append(span)
+        used += length
+    evidence = []
+    for n, rank in enumerate(sorted(chosen), start=1):
+        evidence.append(Evidence(n, passages[rank], sorted(chosen[rank])))
+    return evidence
+
+
+def format_evidence(evidence: list[Evidence]) -> str:
+    return "\n".join(f"[{e.n}] {e.text()}" for e in evidence)
+
+
+def _supporting(claim: str, item: Evidence) -> list[str]:
+    tokens = set(tokenize(claim))
+    sentences = [item.passage.text[s:e] for s, e in item.sentences]
+    ranked = sorted(sentences, key=lambda s: -overlap(tokens, s))
+    best = [s for s in ranked if overlap(tokens, s) > 0][:2]
+    return best or sentences[:1]
+
+
+def resolve_citations(
+    answer: str, evidence: list[Evidence], weight: Weights = _uniform
+) -> tuple[str, list[Citation], list[str]]:
+    """(cleaned answer, citations in order of first use, claims not supported by what they cite).
+
+    Markers outside 1..len(evidence) are removed. A claim that cites nothing valid gets the
+    evidence that shares most words with it, if any does; a claim whose cited evidence shares
+    clearly less with it than another piece of evidence is re-pointed to that one.
+    """
+    by_n = {e.n: e for e in evidence}
+
+    def keep_valid(match: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"[,;]", match.group(1))]
+        return "".join(f"[{n}]" for n in dict.fromkeys(numbers) if n in by_n)
+
+    cleaned = _MARKER.sub(keep_valid, answer)
+    cleaned = re.sub(r"[ \t]+", " ", cleaned).strip()
+    cleaned = re.sub(r"\s+([.,;:!?])", r"\1", cleaned)
+
+    sentences = [cleaned[a:b].strip() for a, b in split_sentences(cleaned) if cleaned[a:b].strip()]
+    rebuilt, unsupported = [], []
+    supporting: dict[int, list[str]] = {}
+    order: list[int] = []
+    for sentence in sentences:
+        cited = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        claim = re.sub(r"\s*\[\d+\]", "", sentence).strip()
+        if not cited and evidence:
+            tokens = set(tokenize(claim))
+            best = max(evidence, key=lambda e: overlap(tokens, e.text(), weight))
+            if overlap(tokens, best.text(), weight) > 0:
+                cited = [best.n]
+                sentence = append_marker(sentence, best.n)
+        if cited:
+            cited, sentence = _repair(claim, cited, sentence, evidence, weight)
+            if not any(overlap(set(tokenize(claim)), by_n[n].text()) > 0 for n in cited):
+                unsupported.append(claim)
+        for n in cited:
+            if n not in order:
+                order.append(n)
+            supporting.setdefault(n, [])
+            for s in _supporting(claim, by_n[n]):
+                if s not in supporting[n]:
+                    supporting[n].append(s)
+        rebuilt.append(sentence)
+    citations = [_citation(by_n[n], supporting[n]) for n in order]
+    return " ".join(rebuilt), citations, unsupported
+
+
+def _repair(
+    claim: str, cited: list[int], sentence: str, evidence: list[Evidence], weight: Weights
+) -> tuple[list[int], str]:
+    """Re-point the citations of a claim when another evidence piece clearly supports it better."""
+    tokens = set(tokenize(claim))
+    scores = {e.n: overlap(tokens, e.text(), weight) for e in evidence}
+    best = max(scores, key=lambda n: scores[n])
+    if best in cited or scores[best] < max(scores[n] for n in cited) + 0.2:
+        return cited, sentence
+    log.info("citation of %r moved from %s to [%d]", claim[:60], cited, best)
+    stripped = re.sub(r"\s*\[\d+\]", "", sentence).strip()
+    return [best], append_marker(stripped, best)
+
+
+def append_marker(sentence: str, n: int) -> str:
+    match = re.search(r"[.!?。]+$", sentence)
+    if match:
+        return f"{sentence[: match.start()]} [{n}]{match.group()}"
+    return f"{sentence} [{n}]"
+
+
+def _citation(item: Evidence, supporting: list[str]) -> Citation:
+    meta = item.passage.meta
+    return Citation(
+        n=item.n,
+        chunk_id=item.passage.id,
+        doc_id=item.passage.doc_id,
+        title=str(meta.get("title", "")),
+        source=meta.get("source"),
+        text=item.passage.text,
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        supporting=supporting,
+        score=item.passage.score,
+    )

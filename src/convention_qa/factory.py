@@ -1,0 +1,57 @@
+"""Build the real collaborators from settings. Only entry points call this; tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from convention_qa.answering import Assistant
+from convention_qa.config import Settings
+from convention_qa.embeddings import make_embedder, model_id
+from convention_qa.errors import StoreError
+from convention_qa.index import Store, open_store
+from convention_qa.llm import make_chat_model
+from convention_qa.prompts import Prompts
+from convention_qa.retrieval import Retriever
+
+__all__ = ["Factory"]
+
+
+@dataclass
+class Factory:
+    """Makes the embedder, store, chat model and assistant; each maker can be replaced."""
+
+    settings: Settings
+    make_embedder: Callable[[str], Embeddings] = make_embedder
+    make_chat_model: Callable[[Settings], BaseChatModel | None] = make_chat_model
+    _embedder: Embeddings | None = field(default=None, init=False)
+
+    def embedder(self) -> Embeddings:
+        if self._embedder is None:
+            self._embedder = self.make_embedder(self.settings.embedder)
+        return self._embedder
+
+    def store(self, *, reset: bool = False) -> Store:
+        return open_store(self.settings, model_id(self.embedder()), reset=reset)
+
+    def assistant(self, *, require_index: bool = True) -> Assistant:
+        store = self.store()
+        if require_index and store.count() == 0:
+            raise StoreError(
+                "no index yet for this embedder: run `convention-qa ingest` first "
+                f"(data directory {self.settings.data_dir})"
+            )
+        s = self.settings
+        return Assistant(
+            retriever=Retriever(store, self.embedder()),
+            chat_model=self.make_chat_model(s),
+            prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
+            k=s.top_k,
+            min_score=s.min_score,
+            evidence_tokens=s.evidence_tokens,
+            history_turns=s.history_turns,
+            max_question_chars=s.max_question_chars,
+        )

@@ -1,0 +1,43 @@
+"""Prompt templates: plain-text files in ``prompts/``, loaded by name, with {placeholders}."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convention_qa.errors import ConfigError
+
+__all__ = ["Prompts", "default_prompts_dir"]
+
+
+def default_prompts_dir() -> Path:
+    """The repository's ``prompts/`` folder."""
+    return Path(__file__).resolve().parents[2] / "prompts"
+
+
+@dataclass
+class Prompts:
+    folder: Path = field(default_factory=default_prompts_dir)
+    _cache: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def template(self, name: str) -> str:
+        if name not in self._cache:
+            path = self.folder / f"{name}.md"
+            try:
+                self._cache[name] = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                raise ConfigError(
+                    f"prompt {name!r} not found at {path}: set CONVENTION_QA_PROMPTS_DIR to a "
+                    "folder with system.md, answer.md and condense.md"
+                ) from None
+        return self._cache[name]
+
+    def render(self, name: str, **values: str) -> str:
+        """The template with its placeholders filled; values are inserted verbatim."""
+        template = self.template(name)
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        missing = fields - values.keys()
+        if missing:
+            raise ConfigError(f"prompt {name!r} needs values for {sorted(missing)}")
+        return template.format_map(values)
