@@ -21,9 +21,7 @@ def main() -> None:
     settings = Settings(data_dir=data_dir, corpus_dir=corpus_dir, embed_batch_size=4)
     embedder = HashingEmbeddings(delay=0.15)
     store = open_store(settings, embedder.model_id)
-    ingest(
-        store, embedder, settings, on_progress=lambda d, t: print(f"progress {d} {t}", flush=True)
-    )
+    ingest(store, embedder, settings, on_progress=lambda d, t: print(f"progress {d} {t}", flush=True))
     print("finished", flush=True)
 
 

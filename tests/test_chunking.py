@@ -12,9 +12,7 @@ from convention_qa.documents import Article, Block, load_article
 from .conftest import SEED_ARTICLE
 
 
-def make_article(
-    paragraphs: list[str], doc_id: str = "doc", kinds: list[str] | None = None
-) -> Article:
+def make_article(paragraphs: list[str], doc_id: str = "doc", kinds: list[str] | None = None) -> Article:
     text = "\n\n".join(paragraphs)
     blocks, pos = [], 0
     for i, paragraph in enumerate(paragraphs):
@@ -96,9 +94,7 @@ def test_overlap_must_be_smaller_than_size() -> None:
         split(make_article(["x"]), size=100, overlap=100)
 
 
-words = st.sampled_from(
-    ["Konvensi", "Hanoi", "negara", "siber.", "pasal", "kerja", "sama.", "Vietnam!"]
-)
+words = st.sampled_from(["Konvensi", "Hanoi", "negara", "siber.", "pasal", "kerja", "sama.", "Vietnam!"])
 paragraph = st.lists(words, min_size=1, max_size=120).map(" ".join)
 
 

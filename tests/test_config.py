@@ -26,9 +26,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_config_file_in_working_directory_and_env_wins(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    (tmp_path / "convention-qa.toml").write_text(
-        'corpus_dir = "news"\nchunk_size = 800\n', encoding="utf-8"
-    )
+    (tmp_path / "convention-qa.toml").write_text('corpus_dir = "news"\nchunk_size = 800\n', encoding="utf-8")
     assert get_settings().corpus_dir == Path("news")
     monkeypatch.setenv("CONVENTION_QA_CHUNK_SIZE", "700")
     assert get_settings().chunk_size == 700

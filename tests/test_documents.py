@@ -128,9 +128,7 @@ def test_pdf_text_keeps_page_numbers(tmp_path: Path) -> None:
         ("only-markup.md", b"![]() |\n| --- |\n", "no text left"),
     ],
 )
-def test_bad_files_raise_a_clear_reason(
-    tmp_path: Path, name: str, content: bytes, reason: str
-) -> None:
+def test_bad_files_raise_a_clear_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DocumentError, match=reason):

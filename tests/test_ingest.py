@@ -21,9 +21,7 @@ from convention_qa.ingest import ingest
 from .conftest import ROOT
 from .fakes import HashingEmbeddings
 
-WORDS = (
-    (ROOT / "corpus" / "hanoi-convention-high-level-session.md").read_text(encoding="utf-8").split()
-)
+WORDS = (ROOT / "corpus" / "hanoi-convention-high-level-session.md").read_text(encoding="utf-8").split()
 
 
 def write_articles(folder: Path, count: int, seed: int = 0, paragraphs: int = 6) -> None:
@@ -31,8 +29,7 @@ def write_articles(folder: Path, count: int, seed: int = 0, paragraphs: int = 6)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         body = "\n\n".join(
-            " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120))) + "."
-            for _ in range(paragraphs)
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 120))) + "." for _ in range(paragraphs)
         )
         (folder / f"article-{i:03d}.md").write_text(f"# Article {i}\n\n{body}\n", encoding="utf-8")
 
@@ -41,9 +38,7 @@ def snapshot(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
     return sorted(store.chunks())
 
 
-def test_first_ingest_adds_the_corpus(
-    store: Store, embedder: HashingEmbeddings, settings: Settings
-) -> None:
+def test_first_ingest_adds_the_corpus(store: Store, embedder: HashingEmbeddings, settings: Settings) -> None:
     report = ingest(store, embedder, settings)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 0, 0, 0)
     assert report.failed == []
@@ -158,9 +153,7 @@ def test_collection_built_by_another_embedder_is_refused(settings: Settings) -> 
     from convention_qa.index import collection_name, make_client
 
     client = make_client(settings)
-    client.create_collection(
-        collection_name(settings.collection, "test/a"), metadata={"embedder": "other"}
-    )
+    client.create_collection(collection_name(settings.collection, "test/a"), metadata={"embedder": "other"})
     with pytest.raises(StoreError, match="ingest --rebuild"):
         open_store(settings, "test/a", client=client)
 
@@ -169,9 +162,7 @@ def test_duplicate_article_ids_are_reported(
     store: Store, embedder: HashingEmbeddings, settings: Settings, corpus: Path
 ) -> None:
     for name in ("a.md", "b.md"):
-        (corpus / name).write_text(
-            "---\nid: same\n---\nSome text about the convention.\n", encoding="utf-8"
-        )
+        (corpus / name).write_text("---\nid: same\n---\nSome text about the convention.\n", encoding="utf-8")
     report = ingest(store, embedder, settings)
     assert [f.path for f in report.failed] == ["b.md"]
     assert "already used by a.md" in report.failed[0].error

