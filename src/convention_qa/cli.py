@@ -218,3 +218,79 @@ def chat(ctx: click.Context, k: int | None) -> None:
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.text},
         ]
+
+
+@main.command("eval")
+@click.argument("question_set", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--passages", type=click.Path(exists=True, path_type=Path), help="passages.jsonl to use as the corpus."
+)
+@click.option(
+    "-k", "--k", "k", type=click.IntRange(1, 50), default=5, show_default=True, help="Passages per question."
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Write report.json, report.md and charts here.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--compare", nargs=2, type=click.Path(exists=True, path_type=Path), help="OLD.json NEW.json")
+@click.option(
+    "--check", "thresholds", type=click.Path(exists=True, path_type=Path), help="Fail below these minimums."
+)
+@click.pass_context
+@_friendly_errors
+def evaluate(
+    ctx: click.Context,
+    question_set: Path | None,
+    passages: Path | None,
+    k: int,
+    out: Path | None,
+    limit: int | None,
+    as_json: bool,
+    compare: tuple[Path, Path] | None,
+    thresholds: Path | None,
+) -> None:
+    """Run QUESTION_SET through the assistant and score the answers.
+
+    QUESTION_SET is a folder in the shared format (passages.jsonl + questions.jsonl; its passages
+    become the corpus) or a YAML/JSONL file in the project's own format (see README).
+    """
+    from tqdm import tqdm
+
+    from convention_qa.evaluation import report as reports
+    from convention_qa.evaluation.gate import check_thresholds
+    from convention_qa.evaluation.runner import evaluate as run_eval
+    from convention_qa.evaluation.runner import summarize
+    from convention_qa.evaluation.suite import prepare
+
+    if compare:
+        old, new = (reports.read_report(p) for p in compare)
+        click.echo(reports.compare(old, new))
+        return
+    if question_set is None:
+        raise click.UsageError("give a QUESTION_SET, or --compare OLD.json NEW.json")
+    assistant, questions = prepare(question_set, _factory(ctx), passages=passages, limit=limit)
+    bar = tqdm(total=len(questions), unit="question", disable=None, file=sys.stderr)
+    results = run_eval(assistant, questions, k=k, on_progress=lambda done, _: bar.update(done - bar.n))
+    bar.close()
+    summary = summarize(results, k)
+    summary["config"] = {
+        "set": str(question_set),
+        "llm": "extractive" if assistant.chat_model is None else ctx.obj.settings.llm,
+        "embedder": ctx.obj.settings.embedder,
+        "k": k,
+        "min_score": assistant.min_score,
+    }
+    if out:
+        for path in reports.write_report(out, summary, results, f"Evaluation of {question_set.name}"):
+            click.echo(f"wrote {path}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        for key, value in summary.items():
+            if key != "config":
+                click.echo(f"{key:>22}  {'n/a' if value is None else value}")
+    if thresholds:
+        failures = check_thresholds(summary, thresholds)
+        for failure in failures:
+            click.echo(f"below threshold: {failure}", err=True)
+        if failures:
+            sys.exit(1)

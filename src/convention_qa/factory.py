@@ -34,6 +34,13 @@ class Factory:
             self._embedder = self.make_embedder(self.settings.embedder)
         return self._embedder
 
+    def with_settings(self, settings: Settings) -> Factory:
+        """A factory for other settings that shares this one's makers and loaded embedder."""
+        other = Factory(settings, self.make_embedder, self.make_chat_model)
+        if settings.embedder == self.settings.embedder:
+            other._embedder = self._embedder
+        return other
+
     def store(self, *, reset: bool = False) -> Store:
         return open_store(self.settings, model_id(self.embedder()), reset=reset)
 

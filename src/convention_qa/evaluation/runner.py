@@ -1,0 +1,142 @@
+"""Run a question set through ``Assistant.answer`` and score every question."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from convention_qa.answering import Assistant, Message
+from convention_qa.evaluation.datasets import EvalQuestion
+from convention_qa.evaluation.metrics import contains_answer, exact_match, percentile, token_f1
+
+__all__ = ["QuestionResult", "evaluate", "summarize"]
+
+
+@dataclass
+class QuestionResult:
+    qid: str
+    question: str
+    language: str
+    answerable: bool
+    answer: str
+    abstained: bool
+    gold: str | None
+    expected: list[str]
+    retrieved: list[str]  # doc ids, best first (top 10)
+    hit_rank: int | None  # 1-based rank of the gold passage (right article, quote inside) in the top 10
+    exact_match: float
+    f1: float
+    contains: float
+    citations: int
+    correct_citations: int
+    unsupported: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
+    history: list[Message] = []
+    for turn in q.turns:  # replay the conversation so follow-ups have their context
+        earlier = assistant.answer(turn, history, k=k)
+        history += [{"role": "user", "content": turn}, {"role": "assistant", "content": earlier.text}]
+    started = time.perf_counter()
+    answer = assistant.answer(q.question, history, k=k)
+    seconds = time.perf_counter() - started
+
+    top = assistant.retriever.retrieve(answer.query, 10)
+    ranked = [p.doc_id for p in top]
+    gold_flags = [q.is_gold(p.doc_id, p.text) for p in top]
+    hit_rank = gold_flags.index(True) + 1 if True in gold_flags else None
+    expected = q.answers + q.alt_answers
+    correct = sum(
+        1
+        for c in answer.citations
+        if q.is_gold(c.doc_id, c.text) or (expected and contains_answer(c.text, expected))
+    )
+    scored = not answer.abstained and q.answerable
+    return QuestionResult(
+        qid=q.qid,
+        question=q.question,
+        language=q.lang,
+        answerable=q.answerable,
+        answer=answer.text,
+        abstained=answer.abstained,
+        gold=q.gold_pid,
+        expected=expected,
+        retrieved=ranked,
+        hit_rank=hit_rank,
+        exact_match=exact_match(answer.text, expected) if scored else 0.0,
+        f1=token_f1(answer.text, expected) if scored else 0.0,
+        contains=contains_answer(answer.text, expected) if scored else 0.0,
+        citations=len(answer.citations),
+        correct_citations=correct,
+        unsupported=len(answer.unsupported),
+        seconds=seconds,
+        timings=answer.timings,
+        tags=q.tags,
+    )
+
+
+def evaluate(
+    assistant: Assistant,
+    questions: list[EvalQuestion],
+    *,
+    k: int = 5,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[QuestionResult]:
+    results = []
+    for index, question in enumerate(questions, start=1):
+        results.append(_run_one(assistant, question, k))
+        if on_progress:
+            on_progress(index, len(questions))
+    return results
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
+    """Every figure of a run; None where a figure has nothing to measure."""
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    with_gold = [r for r in answerable if r.gold]
+    answered = [r for r in answerable if not r.abstained]
+    abstained = [r for r in results if r.abstained]
+    true_abstentions = sum(1 for r in abstained if not r.answerable)
+    precision = _ratio(true_abstentions, len(abstained))
+    recall = _ratio(true_abstentions, len(unanswerable))
+    f1 = None
+    if precision is not None and recall is not None and precision + recall:
+        f1 = round(2 * precision * recall / (precision + recall), 4)
+    citations = sum(r.citations for r in results)
+    latencies = [r.seconds for r in results]
+    return {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        f"recall@{k}": _ratio(sum(1 for r in with_gold if r.hit_rank and r.hit_rank <= k), len(with_gold)),
+        "recall@1": _ratio(sum(1 for r in with_gold if r.hit_rank == 1), len(with_gold)),
+        "mrr@10": _ratio(sum(1 / r.hit_rank for r in with_gold if r.hit_rank), len(with_gold)),
+        "ndcg@10": _ratio(
+            sum(1 / math.log2(r.hit_rank + 1) for r in with_gold if r.hit_rank), len(with_gold)
+        ),
+        "answer_rate": _ratio(len(answered), len(answerable)),
+        "exact_match": _ratio(sum(r.exact_match for r in answerable), len(answerable)),
+        "f1": _ratio(sum(r.f1 for r in answerable), len(answerable)),
+        "f1_answered": _ratio(sum(r.f1 for r in answered), len(answered)),
+        "contains": _ratio(sum(r.contains for r in answerable), len(answerable)),
+        "citation_precision": _ratio(sum(r.correct_citations for r in results), citations),
+        "abstention_precision": precision,
+        "abstention_recall": recall,
+        "abstention_f1": f1,
+        "latency_p50": round(percentile(latencies, 50), 3),
+        "latency_p95": round(percentile(latencies, 95), 3),
+    }
