@@ -152,10 +152,10 @@ class Assistant:
             yield answer
             return
 
-        evidence = select_evidence(query, passages, self.evidence_tokens, self.retriever.idf)
+        evidence = select_evidence(query, passages, self.evidence_tokens, self.retriever.idf, lang)
         started = time.perf_counter()
         if self.chat_model is None:
-            raw = self._extract(query, evidence)
+            raw = self._extract(query, evidence, lang)
             if raw:
                 yield raw
         else:
@@ -198,19 +198,34 @@ class Assistant:
                 log.warning("condensing the follow-up failed (%s); using the fallback", exc)
         return f"{previous[-1]} {question}"
 
-    def _extract(self, question: str, evidence: list[Evidence]) -> str:
-        """The evidence sentence that shares most with the question, cited; '' if none does."""
-        tokens = set(tokenize(question))
-        best: tuple[float, int, str] | None = None
-        for item in evidence:
-            for start, end in item.sentences:
-                sentence = item.passage.text[start:end]
-                score = overlap(tokens, sentence, self.retriever.idf)
-                if best is None or score > best[0]:
-                    best = (score, item.n, sentence)
-        if best is None or best[0] < self.min_extractive_overlap:
+    def _extract(self, question: str, evidence: list[Evidence], language: str) -> str:
+        """The evidence sentence that best answers the question, cited; '' if none does.
+
+        Same language: the sentence sharing most (IDF-weighted) words with the question.
+        Across languages words cannot match, so the sentences are compared with the question
+        by the multilingual embedder instead.
+        """
+        candidates = [
+            (item.n, item.passage.text[start:end], item.passage.meta.get("language"))
+            for item in evidence
+            for start, end in item.sentences
+        ]
+        if not candidates:
             return ""
-        return append_marker(best[2].rstrip(), best[1])
+        tokens = set(tokenize(question))
+        if all(lang not in (language, None) for _, _, lang in candidates):
+            vectors = self.retriever.embedder.embed_documents([s for _, s, _ in candidates])
+            query = self.retriever.embedder.embed_query(question)
+            scores = [sum(a * b for a, b in zip(v, query, strict=True)) for v in vectors]
+            threshold = self.min_score
+        else:
+            scores = [overlap(tokens, s, self.retriever.idf) for _, s, _ in candidates]
+            threshold = self.min_extractive_overlap
+        best = max(range(len(candidates)), key=lambda i: scores[i])
+        if scores[best] < threshold:
+            return ""
+        n, sentence, _ = candidates[best]
+        return append_marker(sentence.rstrip(), n)
 
     def _generate(
         self,

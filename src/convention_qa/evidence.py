@@ -81,18 +81,28 @@ def overlap(query_tokens: set[str], text: str, weight: Weights = _uniform) -> fl
 
 
 def select_evidence(
-    question: str, passages: list[Passage], budget_tokens: int, weight: Weights = _uniform
+    question: str,
+    passages: list[Passage],
+    budget_tokens: int,
+    weight: Weights = _uniform,
+    language: str | None = None,
 ) -> list[Evidence]:
     """The best sentences of ``passages`` for ``question``, at most ``budget_tokens`` in all.
 
-    The top passage always contributes its best sentence and, budget allowing, its neighbours;
-    other passages contribute only sentences that share words with the question.
+    In a passage of the question's ``language``, sentences are ranked by the (weighted) words
+    they share with the question; the top passage always contributes, other passages only
+    sentences that share words. Words cannot be compared across languages, so a passage in
+    another language contributes its sentences in order, better-ranked passages first.
     """
     budget = int(budget_tokens * CHARS_PER_TOKEN)
     q_tokens = set(tokenize(question))
     scored: list[tuple[float, int, tuple[int, int]]] = []
     for rank, passage in enumerate(passages):
-        for span in split_sentences(passage.text):
+        cross = language is not None and passage.meta.get("language") not in (language, None)
+        for index, span in enumerate(split_sentences(passage.text)):
+            if cross:
+                scored.append((0.5 - 0.1 * rank - 0.001 * index, rank, span))
+                continue
             score = overlap(q_tokens, passage.text[span[0] : span[1]], weight)
             if rank == 0 or score > 0:
                 scored.append((score + (0.2 if rank == 0 else 0.0) - 0.01 * rank, rank, span))
