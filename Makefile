@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test lint ingest bench clean
+.PHONY: setup run test lint ingest bench clean browser
 
 setup: $(STAMP)
 	@$(BIN)/python -c "import convention_qa, pathlib, sys; \
@@ -39,7 +39,14 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks app.py
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install chromium (e.g. sudo apt-get install chromium) for the browser tests"; fi; }
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: setup

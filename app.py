@@ -1,8 +1,6 @@
-"""`python app.py`: bring the index up to date with corpus/ and report what it holds.
+"""`python app.py`: the chat at http://127.0.0.1:7860 (CONVENTION_QA_HOST / CONVENTION_QA_PORT)."""
 
-The chat UI (issue #4) will start from here; until then this is the ingest step of `make run`.
-"""
+from convention_qa.config import get_settings
+from convention_qa.server import run
 
-from convention_qa.cli import main
-
-main(["ingest"])
+run(get_settings())

@@ -111,10 +111,7 @@ def bench_reopen(chunks: int = 10_000, runs: int = 5) -> dict[str, float]:
             vectors = rng.normal(size=(1000, 384)).astype("float32")
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             ids = [f"c{start + i}" for i in range(1000)]
-            metas = [
-                {"doc_id": f"d{(start + i) // 5}", "doc_hash": "h", "n_chunks": 5}
-                for i in range(1000)
-            ]
+            metas = [{"doc_id": f"d{(start + i) // 5}", "doc_hash": "h", "n_chunks": 5} for i in range(1000)]
             store.upsert(ids, ["text " * 100] * 1000, vectors.tolist(), metas)
         del store
         imports, opens = [], []

@@ -86,7 +86,10 @@ def main() -> None:
             assert not report.failed, report.failed
 
             def ranker(retriever: Retriever) -> Ranker:
-                return lambda q: distinct_docs([p.doc_id for p in retriever.retrieve(q, k=10)])
+                def ranked_docs(question: str) -> list[str]:
+                    return distinct_docs([p.doc_id for p in retriever.retrieve(question, k=10)])
+
+                return ranked_docs
 
             short = "e5" if "e5" in embedder_name else "minilm"
             dense = Retriever(store, embedder, bm25_weight_same=0.0, bm25_weight_cross=0.0)

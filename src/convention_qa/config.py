@@ -33,8 +33,7 @@ def config_file() -> Path | None:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(
-                f"CONVENTION_QA_CONFIG points to {path}, which is not a file: "
-                "fix the path or unset the variable"
+                f"CONVENTION_QA_CONFIG points to {path}, which is not a file: fix the path or unset the variable"
             )
         return path
     default = Path(DEFAULT_CONFIG_FILE)
@@ -63,9 +62,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=4096)
 
     # answering
-    llm: Literal["local", "openai", "ollama", "extractive"] = Field(
-        "local", description="Which model writes answers."
-    )
+    llm: Literal["local", "openai", "ollama", "extractive"] = Field("local", description="Which model writes answers.")
     llm_base_url: str | None = Field(None, description="Server URL for the openai/ollama backends.")
     llm_model: str | None = Field(None, description="Model name on that server.")
     llm_api_key: str | None = Field(None, description="API key for the openai backend, if any.")
@@ -75,12 +72,12 @@ class Settings(BaseSettings):
     evidence_tokens: int = Field(
         220, ge=50, le=4000, description="Token budget for the evidence sentences in the prompt."
     )
-    min_score: float = Field(
-        0.80, ge=0, le=1, description="Below this retrieval score the assistant abstains."
-    )
+    min_score: float = Field(0.80, ge=0, le=1, description="Below this retrieval score the assistant abstains.")
     history_turns: int = Field(6, ge=0, le=50, description="Past messages used for follow-ups.")
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     prompts_dir: Path | None = Field(None, description="Prompt templates; default: prompts/.")
+    host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     models_dir: Path | None = Field(None, description="Assembled model files; default DATA_DIR/models.")
 
     @model_validator(mode="after")

@@ -1,0 +1,150 @@
+"""The chat as a person uses it: headless Chromium, driven by Playwright, against `python app.py`.
+
+Real embedder, extractive answers (no model, so the run is quick and deterministic). Screenshots
+go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("ui")
+    shutil.copytree(ROOT / "corpus", root / "corpus")
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONVENTION_QA_")},
+        "CONVENTION_QA_DATA_DIR": str(root / "data"),
+        "CONVENTION_QA_CORPUS_DIR": str(root / "corpus"),
+        "CONVENTION_QA_LLM": "extractive",
+        "CONVENTION_QA_PORT": str(port),
+    }
+    log = open(root / "app.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"app did not start: {(root / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url: str) -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: `apt-get install chromium` (make test does it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(app_url)
+        tab.wait_for_selector("#question textarea", timeout=60_000)
+        yield tab
+        browser.close()
+
+
+def ask(page: object, question: str) -> str:
+    """Type a question, wait for the streamed answer to finish, return its text."""
+    page.fill("#question textarea", question)  # type: ignore[attr-defined]
+    page.click("#ask")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        """q => [...document.querySelectorAll('#sources .sources-for')].some(e => e.dataset.question === q)""",
+        arg=question,
+        timeout=60_000,
+    )
+    return str(page.locator("#chat .message.bot").last.inner_text())  # type: ignore[attr-defined]
+
+
+def new_conversation(page: object) -> None:
+    page.click("#new-conversation")  # type: ignore[attr-defined]
+    page.wait_for_function("() => document.querySelectorAll('#chat .message').length === 0", timeout=10_000)  # type: ignore[attr-defined]
+
+
+def test_question_gets_a_cited_answer_and_the_sources_panel_shows_the_passage(page: object) -> None:
+    answer = ask(page, "Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert "69 negara" in answer and "[1]" in answer
+    highlighted = page.locator("#sources .source-card mark").first.inner_text()  # type: ignore[attr-defined]
+    assert "69 negara menandatangani" in highlighted
+    link = page.locator("#sources .source-card a").first  # type: ignore[attr-defined]
+    assert link.get_attribute("href").startswith("https://baoquocte.vn/")
+    page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_follow_up_is_answered_in_context(page: object) -> None:
+    new_conversation(page)
+    ask(page, "Siapa yang memimpin sesi diskusi tingkat tinggi pada tanggal 26 Oktober?")
+    answer = ask(page, "Siapa yang mengambil fotonya?")
+    assert "Thanh Long" in answer, answer
+
+
+def test_out_of_corpus_question_is_shown_as_an_abstention(page: object) -> None:
+    answer = ask(page, "Siapa pemenang piala dunia sepak bola 2022?")
+    assert "tidak memuat jawaban" in answer
+    assert "No answer in the articles" in page.locator("#sources").inner_text()  # type: ignore[attr-defined]
+
+
+def test_uploaded_article_can_be_asked_about(page: object, tmp_path: Path) -> None:
+    article = tmp_path / "borobudur.md"
+    article.write_text(
+        "---\ntitle: Candi Borobudur\nlanguage: id\n---\nCandi Borobudur terletak di Magelang, Jawa Tengah, "
+        "dan dibangun pada abad ke-9 oleh wangsa Syailendra.\n",
+        encoding="utf-8",
+    )
+    rejected = tmp_path / "notes.docx"
+    rejected.write_bytes(b"PK\x03\x04 not supported")
+    page.get_by_text("Add articles").click()  # type: ignore[attr-defined]
+    page.set_input_files("#upload input[type=file]", [str(article), str(rejected)])  # type: ignore[attr-defined]
+    page.click("#add-files")  # type: ignore[attr-defined]
+    page.wait_for_function("() => document.querySelector('#upload-status').innerText.includes('Added')", timeout=60_000)  # type: ignore[attr-defined]
+    status = page.locator("#upload-status").inner_text()  # type: ignore[attr-defined]
+    assert "borobudur.md" in status and "unsupported file type .docx" in status
+    new_conversation(page)
+    answer = ask(page, "Di mana letak Candi Borobudur?")
+    assert "Magelang" in answer
+    page.screenshot(path=str(ARTIFACTS / "ui-upload.png"), full_page=True)  # type: ignore[attr-defined]
