@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     prompts_dir: Path | None = Field(None, description="Prompt templates; default: prompts/.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
+    api_key: str | None = Field(None, description="When set, API and UI require `Authorization: Bearer KEY`.")
+    max_sessions: int = Field(1000, ge=1, le=1_000_000, description="Chat sessions the API keeps.")
+    session_idle_minutes: float = Field(60, gt=0, description="Idle chat sessions expire after this.")
     models_dir: Path | None = Field(None, description="Assembled model files; default DATA_DIR/models.")
 
     @model_validator(mode="after")

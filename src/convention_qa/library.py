@@ -17,7 +17,7 @@ from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.index import Store
 from convention_qa.ingest import Failure, IngestReport, ingest, ingest_lock
 
-__all__ = ["UPLOAD_FOLDER", "UploadResult", "add_files", "safe_name"]
+__all__ = ["UPLOAD_FOLDER", "UploadResult", "add_files", "remove_document", "safe_name"]
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +98,32 @@ def add_files(files: list[tuple[str, bytes]], settings: Settings, store: Store, 
             result.saved.remove(saved)
             result.rejected.append(Failure(Path(saved).name, failed[saved]))
     return result
+
+
+def remove_document(doc_id: str, settings: Settings, store: Store) -> bool:
+    """Take an article out of the index and its file out of the corpus; False if there is none.
+
+    The file is moved to DATA_DIR/trash/ rather than deleted, so a mistake can be undone by moving
+    it back and running ingest.
+    """
+    with ingest_lock(settings.data_dir):
+        doc = store.documents().get(doc_id)
+        if doc is None:
+            return False
+        relative = str(doc.meta.get("path", ""))
+        source = (settings.corpus_dir / relative).resolve()
+        corpus = settings.corpus_dir.resolve()
+        if relative and source.is_relative_to(corpus) and source.is_file():
+            trash = settings.data_dir / "trash" / relative
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, _free_path(trash))
+        store.delete(sorted(doc.chunk_ids))
+    return True
+
+
+def _free_path(path: Path) -> Path:
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate

@@ -86,7 +86,7 @@ class Retriever:
 
     store: Store
     embedder: Embeddings
-    bm25_weight_same: float = 0.3
+    bm25_weight_same: float = 0.02
     bm25_weight_cross: float = 0.0
     candidates: int = 30
     dedup_threshold: float = 0.9

@@ -1,26 +1,95 @@
-"""One web server: the Gradio chat mounted on a FastAPI app. Built from settings at the entry point."""
+"""One web server: the HTTP API with the Gradio chat mounted on it. Built from settings at the entry point."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from convention_qa.api import api_router, install_error_handlers
 from convention_qa.config import Settings
 from convention_qa.factory import Factory
 from convention_qa.ingest import ingest, ingest_lock
-from convention_qa.library import add_files
+from convention_qa.library import UploadResult, add_files
+from convention_qa.openai_compat import openai_router
+from convention_qa.sessions import SessionStore
 
-__all__ = ["create_app", "run"]
+__all__ = ["create_app", "ensure_index", "run"]
 
 log = logging.getLogger(__name__)
 
 
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not they announce their size."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = f'{{"detail":"request body over the {self.limit // 1_000_000} MB limit"}}'.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def make_guard(api_key: str | None) -> Any:
+    """A dependency that requires ``Authorization: Bearer KEY`` when a key is set."""
+
+    def guard(request: Request) -> None:
+        if not api_key:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("convention_qa_key", "")
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise HTTPException(
+                401,
+                "missing or wrong API key: send `Authorization: Bearer KEY`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return guard
+
+
 def create_app(factory: Factory) -> FastAPI:
-    """The app for these collaborators; the index must exist (see ``run``)."""
+    """The app for these collaborators; the index must exist (see ``ensure_index``)."""
     import gradio as gr
 
     from convention_qa.ui import CSS, build_ui
@@ -28,25 +97,52 @@ def create_app(factory: Factory) -> FastAPI:
     settings = factory.settings
     assistant = factory.assistant()
     store = assistant.retriever.store
+    sessions = SessionStore(settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60)
+    guard = make_guard(settings.api_key)
 
-    def upload(files: list[tuple[str, bytes]]):  # type: ignore[no-untyped-def]
-        return add_files(files, settings, store, factory.embedder())
+    app = FastAPI(
+        title="convention-qa",
+        version="0.1.0",
+        description="Grounded, cited answers over a corpus of news articles.",
+    )
+    install_error_handlers(app)
 
-    app = FastAPI(title="convention-qa", version="0.1.0")
-
-    @app.get("/health")
-    def health() -> dict[str, object]:
+    @app.get("/health", tags=["service"], summary="Index and backends")
+    def health() -> dict[str, Any]:
         return {
             "status": "ok",
+            "index_loaded": True,
             "chunks": store.count(),
             "embedder": store.embedder_id,
             "llm": "extractive" if assistant.chat_model is None else settings.llm,
+            "store": f"server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "embedded",
+            "sessions": len(sessions),
         }
+
+    app.include_router(api_router(factory, assistant, sessions, guard))
+    app.include_router(openai_router(assistant, guard))
+
+    def upload(files: list[tuple[str, bytes]]) -> UploadResult:
+        return add_files(files, settings, store, factory.embedder())
+
+    def ui_user(request: Request) -> str | None:
+        try:
+            guard(request)
+        except HTTPException:
+            return None
+        return "user"
 
     demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb, k_default=settings.top_k)
     mounted: FastAPI = gr.mount_gradio_app(
-        app, demo, path="", css=CSS, footer_links=[], max_file_size=int(settings.max_file_mb * 1_000_000)
+        app,
+        demo,
+        path="",
+        css=CSS,
+        footer_links=[],
+        max_file_size=int(settings.max_file_mb * 1_000_000),
+        auth_dependency=ui_user if settings.api_key else None,
     )
+    mounted.add_middleware(BodyLimit, limit=int((settings.max_file_mb * 5 + 1) * 1_000_000))
     return mounted
 
 

@@ -1,0 +1,77 @@
+"""Conversation histories kept by the HTTP API: bounded in count, length and idle time."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from convention_qa.answering import Message
+
+__all__ = ["SessionStore", "UnknownSession"]
+
+
+class UnknownSession(KeyError):
+    """The session id was never issued, or the session expired."""
+
+
+@dataclass
+class _Session:
+    history: list[Message] = field(default_factory=list)
+    last_used: float = 0.0
+
+
+class SessionStore:
+    """Thread-safe; the least recently used session goes first when ``max_sessions`` is reached."""
+
+    def __init__(
+        self,
+        max_sessions: int = 1000,
+        max_messages: int = 12,
+        idle_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.max_messages = max_messages
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._sessions)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for sid in [s for s, v in self._sessions.items() if now - v.last_used > self.idle_seconds]:
+            del self._sessions[sid]
+
+    def open(self, session_id: str | None) -> tuple[str, list[Message]]:
+        """(id, a copy of its history); a new session when ``session_id`` is None."""
+        with self._lock:
+            self._expire()
+            if session_id is None:
+                session_id = secrets.token_urlsafe(16)
+                while len(self._sessions) >= self.max_sessions:
+                    self._sessions.popitem(last=False)
+                self._sessions[session_id] = _Session(last_used=self._clock())
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise UnknownSession(session_id)
+            session.last_used = self._clock()
+            self._sessions.move_to_end(session_id)
+            return session_id, list(session.history)
+
+    def append(self, session_id: str, question: str, answer: str) -> None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:  # expired while answering: nothing to keep
+                return
+            session.history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            del session.history[: -self.max_messages]
+            session.last_used = self._clock()

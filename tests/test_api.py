@@ -1,0 +1,245 @@
+"""The HTTP API against a real server on 127.0.0.1 (uvicorn in a thread), with the fake embedder.
+
+The official openai client and gradio_client talk to it as any user's tool would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from convention_qa.config import Settings
+from convention_qa.factory import Factory
+from convention_qa.ingest import ingest
+from convention_qa.server import create_app
+
+from .fakes import HashingEmbeddings, ScriptedChatModel
+
+SHORT_ANSWER = "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."
+CLAIM = "Sebanyak 69 negara menandatangani Konvensi Hanoi"  # the marker may be re-pointed to a better passage
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(settings: Settings, model: Any = None) -> tuple[str, uvicorn.Server, threading.Thread]:
+    embedder = HashingEmbeddings()
+    factory = Factory(settings, make_embedder=lambda name: embedder, make_chat_model=lambda s: model)
+    ingest(factory.store(), factory.embedder(), settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(factory), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture
+def base(settings: Settings) -> Iterator[str]:
+    url, server, thread = start_server(settings.model_copy(update={"min_score": 0.0}))
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def model_base(settings: Settings) -> Iterator[str]:
+    model = ScriptedChatModel(replies=[SHORT_ANSWER])
+    url, server, thread = start_server(settings.model_copy(update={"min_score": 0.0}), model)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_ask_returns_the_answer_shape(base: str) -> None:
+    data = httpx.post(f"{base}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"}).json()
+    assert {"answer", "abstained", "citations", "timings"} <= data.keys()
+    assert "69 negara" in data["answer"] and data["citations"][0]["n"] >= 1
+    assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
+
+
+def test_ask_streams_server_sent_events(model_base: str) -> None:
+    events = []
+    body = {"question": "Berapa negara yang menandatangani Konvensi Hanoi?", "stream": True}
+    with httpx.stream("POST", f"{model_base}/api/ask", json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    tokens = [e for e in events if e["type"] == "token"]
+    assert len(tokens) > 3 and events[-1]["type"] == "answer"
+    assert events[-1]["answer"].startswith(CLAIM) and events[-1]["citations"]
+
+
+def test_chat_keeps_a_session_and_refuses_unknown_ones(base: str) -> None:
+    first = httpx.post(f"{base}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}).json()
+    session = first["session_id"]
+    second = httpx.post(
+        f"{base}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"}
+    ).json()
+    assert second["session_id"] == session
+    assert second["query"].startswith("Siapa yang memimpin"), "the follow-up used the session's history"
+    missing = httpx.post(f"{base}/api/chat", json={"session_id": "no-such-session", "message": "Halo?"})
+    assert missing.status_code == 404 and "unknown or expired session" in missing.json()["detail"]
+
+
+def test_search_documents_upload_and_delete(base: str, settings: Settings) -> None:
+    hits = httpx.get(f"{base}/api/search", params={"q": "Jackie Chan foto", "k": 2}).json()
+    assert len(hits) == 2 and "Jackie Chan" in hits[0]["text"]
+    docs = httpx.get(f"{base}/api/documents").json()
+    assert [d["id"] for d in docs] == ["hanoi-convention-high-level-session"]
+
+    files = [
+        ("files", ("../../evil.md", b"Candi Borobudur terletak di Magelang, Jawa Tengah.", "text/markdown")),
+        ("files", ("x.exe", b"MZ\x00", "application/octet-stream")),
+    ]
+    upload = httpx.post(f"{base}/api/documents", files=files).json()
+    assert upload["saved"] == ["uploads/evil.md"]
+    assert "unsupported file type .exe" in upload["rejected"][0]["error"]
+    assert (settings.corpus_dir / "uploads" / "evil.md").exists()
+    assert "Borobudur" in httpx.get(f"{base}/api/search", params={"q": "Candi Borobudur"}).json()[0]["text"]
+
+    assert httpx.delete(f"{base}/api/documents/uploads/evil").status_code == 204
+    assert "uploads/evil" not in {d["id"] for d in httpx.get(f"{base}/api/documents").json()}
+    assert (settings.data_dir / "trash" / "uploads" / "evil.md").exists(), "deleted files are kept in the trash"
+    assert httpx.delete(f"{base}/api/documents/uploads/evil").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("post", "/api/ask", {"content": b'{"question": ', "headers": {"content-type": "application/json"}}, 422),
+        ("post", "/api/ask", {"json": {"question": 42}}, 422),
+        ("post", "/api/ask", {"json": {"question": ""}}, 422),
+        ("post", "/api/ask", {"json": {"question": "   "}}, 400),
+        ("post", "/api/ask", {"json": {"question": "x" * 5000}}, 400),
+        ("post", "/api/ask", {"json": {"question": "Halo", "k": 0}}, 422),
+        ("post", "/api/ask", {"json": {"question": "Halo", "k": 500}}, 422),
+        ("post", "/api/ask", {"json": {"question": "Halo", "history": [{"role": "robot", "content": "x"}]}}, 422),
+        ("post", "/api/chat", {"json": {"message": "Halo", "session_id": "../../etc"}}, 422),
+        ("get", "/api/search", {"params": {"q": ""}}, 422),
+        ("get", "/api/search", {"params": {"q": "x", "k": "many"}}, 422),
+        ("post", "/api/documents", {"files": []}, 422),
+        ("post", "/v1/chat/completions", {"json": {"messages": []}}, 422),
+        ("post", "/v1/chat/completions", {"json": {"messages": [{"role": "assistant", "content": "hi"}]}}, 400),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(base: str, method: str, path: str, kwargs: dict[str, Any], status: int) -> None:
+    response = httpx.request(method.upper(), f"{base}{path}", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_huge_body_is_refused_before_it_is_read(base: str) -> None:
+    response = httpx.post(f"{base}/api/ask", content=b"x" * 120_000_000, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+def test_openai_client_chats_with_the_corpus(model_base: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{model_base}/v1", api_key="unused")
+    assert [m.id for m in client.models.list().data] == ["convention-qa"]
+    reply = client.chat.completions.create(
+        model="convention-qa",
+        messages=[{"role": "user", "content": "Berapa negara yang menandatangani Konvensi Hanoi?"}],
+    )
+    content = reply.choices[0].message.content or ""
+    assert content.startswith(CLAIM) and "Sources:\n[" in content
+    assert reply.model_extra and reply.model_extra["citations"][0]["n"] >= 1
+
+    stream = client.chat.completions.create(
+        model="convention-qa",
+        messages=[{"role": "user", "content": "Berapa negara yang menandatangani Konvensi Hanoi?"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith(CLAIM) and "Sources:" in text
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra and chunks[-1].model_extra["citations"]
+
+
+def test_gradio_client_uses_the_mounted_ui(base: str) -> None:
+    from gradio_client import Client
+
+    client = Client(f"{base}/", verbose=False)
+    history, sources, cleared = client.predict(
+        "Berapa negara yang menandatangani Konvensi Hanoi?", [], 4, "auto", api_name="/ask"
+    )
+    assert "69 negara" in str(history[-1]["content"]) and "<mark>" in sources and cleared == ""
+
+
+def test_concurrent_questions_and_an_upload_lose_nothing(base: str) -> None:
+    questions = ["Berapa negara yang menandatangani Konvensi Hanoi?", "Siapa fotografer Jackie Chan?"] * 8
+
+    def ask(question: str) -> int:
+        return httpx.post(f"{base}/api/ask", json={"question": question}, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(ask, q) for q in questions]
+        files = [
+            ("files", ("danau.md", b"Danau Toba adalah danau vulkanik terbesar di Sumatera Utara.", "text/markdown"))
+        ]
+        upload = httpx.post(f"{base}/api/documents", files=files, timeout=60)
+        statuses = [f.result() for f in futures]
+    assert statuses == [200] * len(questions)
+    assert upload.status_code == 200
+    assert {d["id"] for d in httpx.get(f"{base}/api/documents").json()} >= {
+        "uploads/danau",
+        "hanoi-convention-high-level-session",
+    }
+
+
+def test_api_key_guards_every_route(settings: Settings) -> None:
+    url, server, thread = start_server(settings.model_copy(update={"api_key": "s3cret", "min_score": 0.0}))
+    try:
+        body = {"question": "Berapa negara?"}
+        assert httpx.post(f"{url}/api/ask", json=body).status_code == 401
+        assert httpx.post(f"{url}/api/ask", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.post(f"{url}/api/ask", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.get(f"{url}/v1/models").status_code == 401
+        assert httpx.get(f"{url}/api/documents").status_code == 401
+        assert httpx.get(f"{url}/gradio_api/info").status_code in (401, 403)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_health(base: str) -> None:
+    data = httpx.get(f"{base}/health").json()
+    assert data["status"] == "ok" and data["chunks"] > 5 and data["llm"] == "extractive"
+
+
+def test_sessions_are_bounded_and_expire() -> None:
+    from convention_qa.sessions import SessionStore, UnknownSession
+
+    now = [0.0]
+    store = SessionStore(max_sessions=2, max_messages=4, idle_seconds=10, clock=lambda: now[0])
+    a, _ = store.open(None)
+    b, _ = store.open(None)
+    c, _ = store.open(None)
+    with pytest.raises(UnknownSession):
+        store.open(a)  # the oldest went first
+    for i in range(5):
+        store.append(b, f"q{i}", f"a{i}")
+    assert [m["content"] for m in store.open(b)[1]] == ["q3", "a3", "q4", "a4"]
+    now[0] = 100.0
+    with pytest.raises(UnknownSession):
+        store.open(c)
+    assert len(store) == 0
