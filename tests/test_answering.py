@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,9 @@ def make(retriever: Retriever, model: object = None, **options: object) -> Assis
 def test_extractive_answer_cites_the_passage_with_the_fact(retriever: Retriever, settings: Settings) -> None:
     answer = make(retriever).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert not answer.abstained
-    assert "69 negara" in answer.text and "[1]" in answer.text
     [citation] = answer.citations
-    assert citation.n == 1 and citation.doc_id == "hanoi-convention-high-level-session"
+    assert "69 negara" in answer.text and f"[{citation.n}]" in answer.text
+    assert citation.doc_id == "hanoi-convention-high-level-session"
     assert any("69 negara" in s for s in citation.supporting)
     assert citation.source and citation.source.startswith("https://baoquocte.vn/")
     article_text = retriever.store.chunks()  # the span points into the cleaned article
@@ -44,8 +45,8 @@ def test_model_answer_keeps_valid_markers_and_drops_the_rest(retriever: Retrieve
     model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani konvensi [1]. Ada 68 pasal [9]."])
     answer = make(retriever, model).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert "[9]" not in answer.text
-    assert [c.n for c in answer.citations] == [1] or all(c.n <= 4 for c in answer.citations)
-    assert answer.text.startswith("Sebanyak 69 negara menandatangani konvensi [1].")
+    assert answer.citations and all(1 <= c.n <= 4 for c in answer.citations)
+    assert re.match(r"Sebanyak 69 negara menandatangani konvensi \[\d\]\.", answer.text)
 
 
 def test_claim_not_backed_by_its_citation_is_flagged(retriever: Retriever) -> None:

@@ -288,3 +288,15 @@ def evaluate(
             click.echo(f"below threshold: {failure}", err=True)
         if failures:
             sys.exit(1)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1, CONVENTION_QA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 7860, CONVENTION_QA_PORT).")
+@click.pass_context
+@_friendly_errors
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the HTTP API with the chat UI mounted on it (indexes the corpus first if needed)."""
+    from convention_qa.server import run
+
+    run(_factory(ctx, host=host, port=port))

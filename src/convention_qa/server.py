@@ -157,10 +157,12 @@ def ensure_index(factory: Factory) -> None:
             log.warning("skipped %s: %s", failure.path, failure.error)
 
 
-def run(settings: Settings) -> None:
+def run(target: Settings | Factory) -> None:
+    """Serve until interrupted: ``python app.py`` and ``convention-qa serve`` both end here."""
     import uvicorn
 
-    factory = Factory(settings)
+    factory = target if isinstance(target, Factory) else Factory(target)
+    settings = factory.settings
     ensure_index(factory)
     app = create_app(factory)
     print(f"convention-qa: open http://{settings.host}:{settings.port}", flush=True)
