@@ -55,13 +55,18 @@ class ScriptedChatModel(BaseChatModel):
     """
 
     replies: list[str]
+    check_reply: str = "YES"  # the reply to "does the evidence answer?" prompts
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
+    checks: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "scripted"
 
     def _next(self, messages: list[BaseMessage]) -> str:
+        if "Reply YES or NO" in str(messages[-1].content):
+            self.checks.append(list(messages))
+            return self.check_reply
         self.prompts.append(list(messages))
         index = min(len(self.prompts) - 1, len(self.replies) - 1)
         return self.replies[index]

@@ -163,3 +163,18 @@ def test_answer_dict_has_the_documented_shape(retriever: Retriever) -> None:
     assert {"answer", "abstained", "citations", "timings"} <= data.keys()
     assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
     assert {"condense", "retrieve", "generate"} <= data["timings"].keys()
+
+
+def test_model_check_saying_no_is_an_abstention(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["Invented answer [1]."], check_reply="NO")
+    answer = make(retriever, model).answer("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    assert answer.abstained and model.prompts == [], "no answer is generated after a NO"
+    assert "Berapa negara yang meratifikasi" in str(model.checks[0][1].content)
+
+
+def test_check_prompt_shares_the_answer_prompt_prefix(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["Sebanyak 69 negara [1]."])
+    make(retriever, model).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    check, answer = str(model.checks[0][1].content), str(model.prompts[0][1].content)
+    shared = check.split("Does the evidence")[0]
+    assert answer.startswith(shared) and "Question:" in shared, "a local model can reuse the processed prefix"

@@ -101,6 +101,7 @@ class Assistant:
     history_turns: int = 6
     max_question_chars: int = 2000
     min_extractive_overlap: float = 0.34
+    verify: bool = True  # ask the model whether the evidence answers before answering
 
     # -- public ---------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class Assistant:
             transcript = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history)
             prompt = self.prompts.render("condense", history=transcript, question=question)
             try:
-                rewritten = str(self.chat_model.invoke([HumanMessage(prompt)], max_tokens=80).content)
+                rewritten = str(self.chat_model.invoke([HumanMessage(prompt)], stop=["\n"]).content)
                 rewritten = rewritten.strip().strip('"').splitlines()[0].strip() if rewritten.strip() else ""
                 if 3 <= len(rewritten) <= 4 * len(question) + 200:
                     return rewritten
@@ -236,18 +237,19 @@ class Assistant:
         started: float,
     ) -> Iterator[str]:
         assert self.chat_model is not None
-        messages = [
-            SystemMessage(self.prompts.render("system", language=LANGUAGES[lang])),
-            HumanMessage(
-                self.prompts.render(
-                    "answer",
-                    evidence=format_evidence(evidence),
-                    question=question,
-                    language=LANGUAGES[lang],
-                )
-            ),
-        ]
+        system = SystemMessage(self.prompts.render("system", language=LANGUAGES[lang]))
+        values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
         try:
+            if self.verify:
+                # Same system prompt and evidence as the answer prompt: a local model reuses the
+                # processed prefix, so the check costs little more than its one-word reply.
+                check = [system, HumanMessage(self.prompts.render("check", **values))]
+                reply = str(self.chat_model.invoke(check, stop=["\n"]).content).strip().upper()
+                timings["check"] = time.perf_counter() - started
+                if reply.startswith("NO"):
+                    yield NOT_FOUND
+                    return
+            messages = [system, HumanMessage(self.prompts.render("answer", **values))]
             for chunk in self.chat_model.stream(messages):
                 piece = str(chunk.content)
                 if piece:

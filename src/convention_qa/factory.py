@@ -61,4 +61,5 @@ class Factory:
             evidence_tokens=s.evidence_tokens,
             history_turns=s.history_turns,
             max_question_chars=s.max_question_chars,
+            verify=s.verify,
         )

@@ -56,8 +56,9 @@ def _stem(word: str) -> str:
     stemmed: str = _stemmer().stem(word)  # type: ignore[attr-defined]
     if stemmed != word:
         return stemmed
-    for suffix in ("ing", "ed", "es", "s"):  # English inflections Sastrawi leaves alone
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    for suffix in ("ing", "ed", "s"):  # English inflections Sastrawi leaves alone
+        # ...but not the s of Indonesian words such as jenis, khusus, universitas
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word[-2] in "aiusr"):
             return word[: -len(suffix)]
     return word
 
@@ -68,7 +69,8 @@ def _fold(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed tokens of ``text``."""
-    return [_stem(w) for w in _WORD.findall(_fold(text)) if w not in STOP_WORDS]
+    stems = (_stem(w) for w in _WORD.findall(_fold(text)) if w not in STOP_WORDS)
+    return [s for s in stems if s not in STOP_WORDS]  # "berapakah" stems to a stop word
 
 
 def guess_language(text: str) -> str:
