@@ -46,6 +46,7 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install chromium (e.g. sudo apt-get install chromium) for the browser tests"; fi; }
 
+test: export HF_HUB_OFFLINE := 1
 test: lint browser
 	$(BIN)/python -m pytest
 

@@ -1,5 +1,14 @@
 from __future__ import annotations
 
+import os
+
+# Nothing in the tests may reach beyond loopback: no model hub, no telemetry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
 import shutil
 from pathlib import Path
 
@@ -17,8 +26,6 @@ SEED_ARTICLE = ROOT / "corpus" / "hanoi-convention-high-level-session.md"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting leaks in from the developer's environment or config file."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("CONVENTION_QA_"):
             monkeypatch.delenv(name)

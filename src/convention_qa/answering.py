@@ -97,6 +97,7 @@ class Assistant:
     prompts: Prompts = field(default_factory=Prompts)
     k: int = 4
     min_score: float = 0.80
+    min_score_cross: float = 0.78
     evidence_tokens: int = 220
     history_turns: int = 6
     max_question_chars: int = 2000
@@ -147,7 +148,7 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - started
 
         answer = Answer(question, "", True, language=lang, query=query, passages=passages, timings=timings)
-        if not passages or passages[0].score < self.min_score:
+        if not passages or passages[0].score < self._threshold(passages[0], lang):
             answer.text = ABSTAIN_TEXT[lang]
             yield answer.text
             yield answer
@@ -180,6 +181,11 @@ class Assistant:
         if answer.abstained:
             answer.text = ABSTAIN_TEXT[lang]
         yield answer
+
+    def _threshold(self, best: Passage, language: str) -> float:
+        """Scores across languages run lower (e5 puts them further apart): a threshold for each."""
+        same = best.meta.get("language") in (language, None)
+        return self.min_score if same else self.min_score_cross
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -218,7 +224,7 @@ class Assistant:
             vectors = self.retriever.embedder.embed_documents([s for _, s, _ in candidates])
             query = self.retriever.embedder.embed_query(question)
             scores = [sum(a * b for a, b in zip(v, query, strict=True)) for v in vectors]
-            threshold = self.min_score
+            threshold = self.min_score_cross
         else:
             scores = [overlap(tokens, s, self.retriever.idf) for _, s, _ in candidates]
             threshold = self.min_extractive_overlap

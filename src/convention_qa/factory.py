@@ -58,6 +58,7 @@ class Factory:
             prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
             k=s.top_k,
             min_score=s.min_score,
+            min_score_cross=s.min_score_cross,
             evidence_tokens=s.evidence_tokens,
             history_turns=s.history_turns,
             max_question_chars=s.max_question_chars,
