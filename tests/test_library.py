@@ -79,7 +79,7 @@ def test_sources_panel_highlights_the_supporting_sentence(
     from convention_qa.ingest import ingest
 
     ingest(store, embedder, settings)
-    answer = Assistant(Retriever(store, embedder), min_score=0.0).answer(
+    answer = Assistant(Retriever(store, embedder), min_score=0.0, min_score_cross=0.0).answer(
         "Berapa negara yang menandatangani Konvensi Hanoi?"
     )
     panel = render_sources(answer)

@@ -96,8 +96,8 @@ class Assistant:
     chat_model: BaseChatModel | None = None  # None: extractive answers
     prompts: Prompts = field(default_factory=Prompts)
     k: int = 4
-    min_score: float = 0.80
-    min_score_cross: float = 0.78
+    min_score: float = 0.82
+    min_score_cross: float = 0.79
     evidence_tokens: int = 220
     history_turns: int = 6
     max_question_chars: int = 2000
