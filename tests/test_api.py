@@ -6,7 +6,6 @@ The official openai client and gradio_client talk to it as any user's tool would
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,22 +22,17 @@ from convention_qa.ingest import ingest
 from convention_qa.server import create_app
 
 from .fakes import HashingEmbeddings, ScriptedChatModel
+from .servers import free_port
 
 SHORT_ANSWER = "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."
 CLAIM = "Sebanyak 69 negara menandatangani Konvensi Hanoi"  # the marker may be re-pointed to a better passage
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(settings: Settings, model: Any = None) -> tuple[str, uvicorn.Server, threading.Thread]:
     embedder = HashingEmbeddings()
     factory = Factory(settings, make_embedder=lambda name: embedder, make_chat_model=lambda s: model)
     ingest(factory.store(), factory.embedder(), settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(factory), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

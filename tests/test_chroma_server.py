@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +16,7 @@ from convention_qa.index import open_store
 from convention_qa.ingest import ingest
 
 from .fakes import HashingEmbeddings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .servers import free_port, wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +24,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     executable = shutil.which("chroma")
     if executable is None:
         pytest.fail("the `chroma` command (from the chromadb package) is not on PATH")
-    port = _free_port()
+    port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     log = open(path / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -41,16 +33,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         stderr=subprocess.STDOUT,
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"chroma server did not start: {(path / 'server.log').read_text()}")
-            time.sleep(0.25)
+    wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60, (path / "server.log").read_text())
     yield port
     proc.terminate()
     proc.wait(timeout=20)
@@ -79,6 +62,6 @@ def test_ingest_against_a_chroma_server(chroma_server: int, corpus: Path, tmp_pa
 
 
 def test_unreachable_server_says_how_to_fix(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=_free_port())
+    settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
     with pytest.raises(StoreError, match=r"cannot reach the Chroma server.*chroma run"):
         open_store(settings, "test/a")

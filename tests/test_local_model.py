@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from convention_qa.ingest import ingest
 from convention_qa.llm import LocalChatModel, bundled_model_path, make_chat_model
 
 from .conftest import ROOT
+from .servers import free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
 MODELS = ROOT / "data" / "models"
@@ -83,15 +81,9 @@ def test_asking_the_bot_to_drop_its_rules_gets_no_free_answer(assistant: Assista
     assert "PWNED" not in answer.text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def openai_server(model_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -112,16 +104,7 @@ def openai_server(model_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/models", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("llama_cpp.server did not start")
-            time.sleep(0.5)
+    wait_until_up(f"{base}/models", proc, 120, "llama_cpp.server")
     yield base
     proc.terminate()
     proc.wait(timeout=30)
@@ -146,7 +129,7 @@ def test_openai_backend_down_is_a_clear_error(factory: Factory) -> None:
     settings = factory.settings.model_copy(
         update={
             "llm": "openai",
-            "llm_base_url": f"http://127.0.0.1:{_free_port()}/v1",
+            "llm_base_url": f"http://127.0.0.1:{free_port()}/v1",
             "llm_model": "x",
             "llm_timeout": 5,
         }
