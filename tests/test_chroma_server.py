@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from .servers import free_port, wait_until_up
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    executable = shutil.which("chroma")
+    beside_python = Path(sys.executable).parent / "chroma"  # the venv's, even when it is not activated
+    executable = str(beside_python) if beside_python.exists() else shutil.which("chroma")
     if executable is None:
-        pytest.fail("the `chroma` command (from the chromadb package) is not on PATH")
+        pytest.fail("the `chroma` command (from the chromadb package) is not installed")
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     log = open(path / "server.log", "w")  # noqa: SIM115
