@@ -126,9 +126,8 @@ def ingest(ctx: click.Context, corpus_dir: Path | None, rebuild: bool, as_json: 
     sys.exit(1 if report.failed else 0)
 
 
-def _print_answer(answer: Answer, *, streamed: bool) -> None:
-    if not streamed:
-        click.echo(answer.text)
+def _print_sources(answer: Answer) -> None:
+    """After an answer: its numbered sources, or the closest passages of an abstention."""
     if answer.abstained:
         if answer.passages:
             click.echo("\nClosest passages:")
@@ -180,7 +179,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, k: int | None) -> None
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
     answer = _stream_answer(assistant, question, [], k)
-    _print_answer(answer, streamed=True)
+    _print_sources(answer)
 
 
 @main.command()
@@ -213,7 +212,7 @@ def chat(ctx: click.Context, k: int | None) -> None:
         except QuestionError as exc:
             click.echo(f"error: {exc}", err=True)
             continue
-        _print_answer(answer, streamed=True)
+        _print_sources(answer)
         history += [
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.text},
