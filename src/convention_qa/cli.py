@@ -23,7 +23,7 @@ from convention_qa.config import Settings, get_settings
 from convention_qa.errors import ConventionQAError
 
 if TYPE_CHECKING:
-    from convention_qa.answering import Answer
+    from convention_qa.answering import Answer, Assistant
     from convention_qa.factory import Factory
 
 __all__ = ["Wiring", "main"]
@@ -144,7 +144,7 @@ def _print_sources(answer: Answer) -> None:
         click.echo(f"  (check: the cited passage does not obviously support: {claim})")
 
 
-def _stream_answer(assistant: Any, question: str, history: list[dict[str, str]], k: int | None) -> Answer:
+def _stream_answer(assistant: Assistant, question: str, history: list[dict[str, str]], k: int | None) -> Answer:
     """Print the answer as it is generated; return the final Answer."""
     from convention_qa.answering import Answer
 

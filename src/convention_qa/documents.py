@@ -25,6 +25,9 @@ __all__ = [
     "clean_lines",
     "detect_language",
     "load_article",
+    "parse_article",
+    "read_file",
+    "size_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -233,22 +236,37 @@ def _stringify_date(value: object) -> str | None:
     return str(value)
 
 
-def load_article(path: Path, root: Path | None = None, *, max_bytes: int = 20_000_000) -> Article:
-    """Read and clean one file. Raises DocumentError with the reason when it cannot be used."""
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+def size_problem(size: int, max_bytes: int) -> str | None:
+    """Why a file of ``size`` bytes is refused, or None."""
+    if size > max_bytes:
+        return f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (CONVENTION_QA_MAX_FILE_MB)"
+    return None
+
+
+def read_file(path: Path, max_bytes: int = 20_000_000) -> bytes:
+    """The file's bytes; DocumentError when it is too big (checked before reading), unreadable or empty."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise DocumentError(
-                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (CONVENTION_QA_MAX_FILE_MB)"
-            )
+        problem = size_problem(path.stat().st_size, max_bytes)
+        if problem:
+            raise DocumentError(problem)
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
     if not data.strip():
         raise DocumentError("empty file")
+    return data
+
+
+def load_article(path: Path, root: Path | None = None, *, max_bytes: int = 20_000_000) -> Article:
+    """Read and clean one file. Raises DocumentError with the reason when it cannot be used."""
+    return parse_article(read_file(path, max_bytes), path, root)
+
+
+def parse_article(data: bytes, path: Path, root: Path | None = None) -> Article:
+    """Clean the bytes of the file at ``path`` (its suffix says the format) into an Article."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
 
     meta: dict[str, object] = {}
     title: str | None = None

@@ -24,7 +24,7 @@ from langchain_core.embeddings import Embeddings
 
 from convention_qa.chunking import CHUNKER_VERSION, Chunk, split
 from convention_qa.config import Settings
-from convention_qa.documents import Article, load_article
+from convention_qa.documents import Article, parse_article, read_file
 from convention_qa.errors import ConfigError, DocumentError
 from convention_qa.index import Store, StoredDoc
 
@@ -160,26 +160,19 @@ def ingest(
         rel = path.relative_to(corpus_dir).as_posix()
         seen_paths.add(rel)
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise DocumentError(
-                    f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (CONVENTION_QA_MAX_FILE_MB)"
-                )
-            doc_hash = _content_hash(path.read_bytes(), settings)
+            data = read_file(path, max_bytes)
+            doc_hash = _content_hash(data, settings)
             previous = by_path.get(rel)
             if previous is not None and previous.is_complete(doc_hash):
                 report.unchanged += 1
                 claimed[previous.doc_id] = rel
                 continue
-            article = load_article(path, corpus_dir, max_bytes=max_bytes)
+            article = parse_article(data, path, corpus_dir)
             if article.id in claimed:
                 raise DocumentError(f"article id {article.id!r} is already used by {claimed[article.id]}")
-        except (DocumentError, OSError) as exc:
-            reason = str(exc)
-            if isinstance(exc, OSError):
-                reason = f"cannot read file: {exc.strerror or exc}"
-            log.warning("skipped %s: %s", rel, reason)
-            report.failed.append(Failure(rel, reason))
+        except DocumentError as exc:
+            log.warning("skipped %s: %s", rel, exc)
+            report.failed.append(Failure(rel, str(exc)))
             continue
         claimed[article.id] = rel
         chunks = split(article, settings.chunk_size, settings.chunk_overlap)

@@ -13,7 +13,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from convention_qa.config import Settings
-from convention_qa.documents import SUPPORTED_SUFFIXES
+from convention_qa.documents import SUPPORTED_SUFFIXES, size_problem
 from convention_qa.index import Store
 from convention_qa.ingest import Failure, IngestReport, ingest, ingest_lock
 
@@ -48,9 +48,7 @@ def _check(name: str, data: bytes, max_bytes: int) -> str | None:
         return f"unsupported file type {suffix or '(none)'}; upload {', '.join(SUPPORTED_SUFFIXES)}"
     if not data.strip():
         return "empty file"
-    if len(data) > max_bytes:
-        return f"file is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit"
-    return None
+    return size_problem(len(data), max_bytes)
 
 
 def _write_new(folder: Path, name: str, data: bytes) -> Path:
