@@ -225,6 +225,8 @@ def chat(ctx: click.Context, k: int | None) -> None:
 @click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=5, show_default=True, help="Passages per question.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write report.json, report.md and charts here.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("--sample", type=click.IntRange(1), help="A random sample of N questions (see --seed).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, path_type=Path), help="OLD.json NEW.json")
 @click.option("--check", "thresholds", type=click.Path(exists=True, path_type=Path), help="Fail below these minimums.")
@@ -237,6 +239,8 @@ def evaluate(
     k: int,
     out: Path | None,
     limit: int | None,
+    sample: int | None,
+    seed: int,
     as_json: bool,
     compare: tuple[Path, Path] | None,
     thresholds: Path | None,
@@ -260,7 +264,9 @@ def evaluate(
         return
     if question_set is None:
         raise click.UsageError("give a QUESTION_SET, or --compare OLD.json NEW.json")
-    assistant, questions = prepare(question_set, _factory(ctx), passages=passages, limit=limit)
+    assistant, questions = prepare(
+        question_set, _factory(ctx), passages=passages, limit=limit, sample=sample, seed=seed
+    )
     bar = tqdm(total=len(questions), unit="question", disable=None, file=sys.stderr)
     results = run_eval(assistant, questions, k=k, on_progress=lambda done, _: bar.update(done - bar.n))
     bar.close()
@@ -270,6 +276,8 @@ def evaluate(
         "llm": "extractive" if assistant.chat_model is None else ctx.obj.settings.llm,
         "embedder": ctx.obj.settings.embedder,
         "k": k,
+        "sample": sample,
+        "seed": seed if sample else None,
         "min_score": assistant.min_score,
     }
     if out:

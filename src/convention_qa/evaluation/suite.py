@@ -8,6 +8,7 @@ there. A set in the project's own format is answered from the configured index.
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 
 from convention_qa.answering import Assistant
@@ -31,13 +32,27 @@ def _passages_file(path: Path) -> list[EvalPassage]:
 
 
 def prepare(
-    set_path: Path, factory: Factory, *, passages: Path | None = None, limit: int | None = None
+    set_path: Path,
+    factory: Factory,
+    *,
+    passages: Path | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> tuple[Assistant, list[EvalQuestion]]:
+    """The assistant for the set and its questions: all, the first ``limit``, or a random ``sample``.
+
+    A sample is drawn with ``random.Random(seed)``, so the same seed gives the same questions, in
+    the set's order; the first N of a set cluster on a few passages, a sample does not.
+    """
     corpus, questions = load_question_set(set_path)
     if passages is not None:
         corpus = _passages_file(passages)
         if not corpus:
             raise ConfigError(f"no passages found in {passages}")
+    if sample is not None and sample < len(questions):
+        chosen = set(random.Random(seed).sample(range(len(questions)), sample))
+        questions = [q for i, q in enumerate(questions) if i in chosen]
     if limit is not None:
         questions = questions[:limit]
     if not questions:
