@@ -55,18 +55,19 @@ class ScriptedChatModel(BaseChatModel):
     """
 
     replies: list[str]
-    check_reply: str = "YES"  # the reply to "does the evidence answer?" prompts
+    refusal: float | None = 0.05  # its probability of replying NOT_FOUND (None: it cannot say)
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
-    checks: list[list[BaseMessage]] = Field(default_factory=list)
+    probes: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "scripted"
 
+    def refusal_probability(self, messages: list[BaseMessage]) -> float | None:
+        self.probes.append(list(messages))
+        return self.refusal
+
     def _next(self, messages: list[BaseMessage]) -> str:
-        if "Reply YES or NO" in str(messages[-1].content):
-            self.checks.append(list(messages))
-            return self.check_reply
         self.prompts.append(list(messages))
         index = min(len(self.prompts) - 1, len(self.replies) - 1)
         return self.replies[index]

@@ -45,7 +45,7 @@ def start_server(settings: Settings, model: Any = None) -> tuple[str, uvicorn.Se
 
 @pytest.fixture
 def base(settings: Settings) -> Iterator[str]:
-    url, server, thread = start_server(settings.model_copy(update={"min_score": 0.0, "min_score_cross": 0.0}))
+    url, server, thread = start_server(settings.model_copy(update={"policy": "off"}))
     yield url
     server.should_exit = True
     thread.join(timeout=10)
@@ -54,7 +54,7 @@ def base(settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def model_base(settings: Settings) -> Iterator[str]:
     model = ScriptedChatModel(replies=[SHORT_ANSWER])
-    url, server, thread = start_server(settings.model_copy(update={"min_score": 0.0, "min_score_cross": 0.0}), model)
+    url, server, thread = start_server(settings.model_copy(update={"policy": "off"}), model)
     yield url
     server.should_exit = True
     thread.join(timeout=10)
@@ -201,9 +201,7 @@ def test_concurrent_questions_and_an_upload_lose_nothing(base: str) -> None:
 
 
 def test_api_key_guards_every_route(settings: Settings) -> None:
-    url, server, thread = start_server(
-        settings.model_copy(update={"api_key": "s3cret", "min_score": 0.0, "min_score_cross": 0.0})
-    )
+    url, server, thread = start_server(settings.model_copy(update={"api_key": "s3cret", "policy": "off"}))
     try:
         body = {"question": "Berapa negara?"}
         assert httpx.post(f"{url}/api/ask", json=body).status_code == 401

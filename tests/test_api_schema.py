@@ -24,7 +24,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
     corpus = root / "corpus"
     corpus.mkdir()
     (corpus / SEED_ARTICLE.name).write_bytes(SEED_ARTICLE.read_bytes())
-    config = Settings(data_dir=root / "data", corpus_dir=corpus, llm="extractive", min_score=0.0, min_score_cross=0.0)
+    config = Settings(data_dir=root / "data", corpus_dir=corpus, llm="extractive", policy="off")
     embedder = HashingEmbeddings()
     factory = Factory(config, make_embedder=lambda name: embedder, make_chat_model=lambda s: None)
     ingest(factory.store(), embedder, config)

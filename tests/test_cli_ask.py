@@ -14,7 +14,7 @@ from .fakes import HashingEmbeddings, ScriptedChatModel, UnreachableChatModel
 def invoke(args: list[str], settings: Settings, model: Any = None, stdin: str | None = None) -> Any:
     embedder = HashingEmbeddings()
     wiring = Wiring(
-        settings=settings.model_copy(update={"min_score": 0.0, "min_score_cross": 0.0}),
+        settings=settings.model_copy(update={"policy": "off"}),
         make_embedder=lambda name: embedder,
         make_chat_model=lambda s: model,
     )

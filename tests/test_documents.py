@@ -29,13 +29,33 @@ def test_seed_noise_is_cleaned(tmp_path: Path) -> None:
     article = load_article(raw, tmp_path)
     assert "![" not in article.text and "|" not in article.text
     assert "Komentar" not in article.text
-    assert "Sumber" not in article.text and "https://" not in article.text
+    body = "\n\n".join(article.text[b.start : b.end] for b in article.blocks if b.kind != "header")
+    assert "Sumber" not in body and "https://" not in body
     assert article.source is not None and article.source.startswith(SEED_URL)
     assert article.language == "id"
     repeated = "Para delegasi sepakat bahwa adopsi Konvensi Hanoi"
     assert SEED_BODY.count(repeated) == 2
     assert article.text.count(repeated) == 1
     assert article.text.count("Banyak perwakilan internasional menyambut baik") == 1
+
+
+def test_article_header_states_title_outlet_date_and_photo_credits() -> None:
+    article = load_article(SEED_ARTICLE, SEED_ARTICLE.parent)
+    first = article.blocks[0]
+    assert first.kind == "header" and [b.kind for b in article.blocks].count("header") == 1
+    header = article.text[first.start : first.end]
+    assert article.title in header
+    assert "baoquocte.vn" in header and SEED_URL in header
+    assert "26 Oktober 2025" in header and "2025-10-26" in header
+    assert "Jackie Chan, Thanh Long, Gia Vu" in header, "each credited photographer once, in order"
+    assert "Sumber (Published by)" in header and "Tanggal terbit (Published on)" in header, "English labels too"
+
+
+def test_article_without_metadata_gets_no_header(tmp_path: Path) -> None:
+    path = tmp_path / "plain.md"
+    path.write_text("---\ntitle: Plain\n---\nJust one paragraph of text.\n", encoding="utf-8")
+    article = load_article(path, tmp_path)
+    assert [b.kind for b in article.blocks] == ["paragraph"]
 
 
 def test_captions_are_kept_as_their_own_blocks() -> None:

@@ -6,6 +6,7 @@ from convention_qa.answering import Assistant
 from convention_qa.config import Settings
 from convention_qa.index import Store
 from convention_qa.library import add_files, safe_name
+from convention_qa.policy import Policy
 from convention_qa.retrieval import Retriever
 from convention_qa.ui import _text, render_sources
 
@@ -79,11 +80,11 @@ def test_sources_panel_highlights_the_supporting_sentence(
     from convention_qa.ingest import ingest
 
     ingest(store, embedder, settings)
-    answer = Assistant(Retriever(store, embedder), min_score=0.0, min_score_cross=0.0).answer(
-        "Berapa negara yang menandatangani Konvensi Hanoi?"
-    )
+    answer = Assistant(Retriever(store, embedder)).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
     panel = render_sources(answer)
     assert "<mark>" in panel and "69 negara menandatangani" in panel.split("<mark>")[1]
     assert "href='https://baoquocte.vn/" in panel
-    abstained = Assistant(Retriever(store, embedder), min_score=1.1).answer("Siapa juara dunia?")
+    abstained = Assistant(Retriever(store, embedder), policy=Policy(floor_same=1.1, floor_cross=1.1)).answer(
+        "Siapa juara dunia?"
+    )
     assert "No answer in the articles" in render_sources(abstained)

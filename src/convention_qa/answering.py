@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from convention_qa.errors import ConventionQAError, ModelError, QuestionError
 from convention_qa.evidence import (
@@ -27,9 +27,11 @@ from convention_qa.evidence import (
     resolve_citations,
     select_evidence,
 )
+from convention_qa.llm import refusal_probability
+from convention_qa.policy import Decision, Policy, Signals, measure
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Passage, Retriever
-from convention_qa.text import guess_language, tokenize
+from convention_qa.text import answer_language, guess_language, numbers, strip_markers, tokenize
 
 __all__ = ["LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 NOT_FOUND = "NOT_FOUND"
 LANGUAGES = {"id": "Indonesian", "en": "English", "vi": "Vietnamese"}
+_CODES = {name: code for code, name in LANGUAGES.items()}
 ABSTAIN_TEXT = {
     "id": "Artikel-artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
     "en": "The articles do not contain the answer to this question.",
@@ -62,21 +65,31 @@ class Answer:
     text: str
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
-    language: str = "und"
+    language: str = "und"  # the language of the answer
     query: str = ""  # the standalone question used for retrieval
     passages: list[Passage] = field(default_factory=list)  # everything retrieved, best first
     unsupported: list[str] = field(default_factory=list)  # claims their citations do not back
     timings: dict[str, float] = field(default_factory=dict)
+    question_language: str = "und"
+    abstain_reason: str | None = None  # off-corpus | policy | model | uncited
+    confidence: float | None = None  # the policy's probability that the articles answer it
+    signals: Signals | None = None
+    repair: str | None = None  # why the model's first answer was replaced: grounding | language
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.text,
             "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "language": self.language,
+            "question_language": self.question_language,
             "query": self.query,
             "unsupported": self.unsupported,
+            "repair": self.repair,
+            "signals": self.signals.to_dict() if self.signals else None,
             "closest": [
                 {
                     "chunk_id": p.id,
@@ -96,13 +109,12 @@ class Assistant:
     chat_model: BaseChatModel | None = None  # None: extractive answers
     prompts: Prompts = field(default_factory=Prompts)
     k: int = 4
-    min_score: float = 0.82
-    min_score_cross: float = 0.79
+    policy: Policy | None = None  # None: answer whatever the evidence (for measuring)
     evidence_tokens: int = 220
     history_turns: int = 6
     max_question_chars: int = 2000
     min_extractive_overlap: float = 0.34
-    verify: bool = True  # ask the model whether the evidence answers before answering
+    min_extractive_similarity: float = 0.79  # cross-language extraction: embedder similarity
 
     # -- public ---------------------------------------------------------------------------
 
@@ -122,7 +134,10 @@ class Assistant:
         k: int | None = None,
         language: str | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield pieces of the answer text as they are generated, then the final Answer."""
+        """Yield pieces of the answer text as they are generated, then the final Answer.
+
+        ``language`` is the language to answer in; by default the question's own.
+        """
         question = (question or "").strip()
         if not question:
             raise QuestionError("the question is empty: type a question about the articles")
@@ -135,57 +150,78 @@ class Assistant:
         if not 1 <= k <= 50:
             raise QuestionError(f"k must be between 1 and 50, not {k}")
         timings: dict[str, float] = {}
-        lang = language if language in LANGUAGES else guess_language(question)
-        if lang not in LANGUAGES:
-            lang = "en" if re.search(r"[a-z]", question, re.I) and question.isascii() else "id"
+        asked = guess_language(question)
+        if asked not in LANGUAGES:
+            asked = "en" if re.search(r"[a-z]", question, re.I) and question.isascii() else "id"
+        lang = language if language in LANGUAGES else asked
 
         started = time.perf_counter()
-        query = self._condense(question, list(history)[-self.history_turns :] if self.history_turns else [])
+        turns = list(history)[-self.history_turns :] if self.history_turns else []
+        query = self._condense(question, turns)
         timings["condense"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        passages = self.retriever.retrieve(query, k)
+        passages = self.retriever.retrieve(query, k, language=asked)
         timings["retrieve"] = time.perf_counter() - started
 
         answer = Answer(question, "", True, language=lang, query=query, passages=passages, timings=timings)
-        if not passages or passages[0].score < self._threshold(passages[0], lang):
-            answer.text = ABSTAIN_TEXT[lang]
-            yield answer.text
-            yield answer
+        answer.question_language = asked
+        if not passages:
+            yield from self._abstain(answer, "off-corpus")
+            return
+        evidence = select_evidence(query, passages, self.evidence_tokens, self.retriever.idf, asked)
+        values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
+        messages = self._messages(values)
+
+        started = time.perf_counter()
+        refusal = None
+        same_language = passages[0].meta.get("language") in (asked, None)
+        if self.chat_model is not None and not (
+            self.policy and self.policy.off_corpus(passages[0].score, same_language)
+        ):
+            refusal = self._refusal(messages)
+            timings["check"] = time.perf_counter() - started
+        answer.signals = measure(query, passages, asked, self.retriever.rarity, refusal)
+        decision = self.policy.decide(answer.signals) if self.policy else Decision(True, 1.0)
+        answer.confidence = decision.confidence
+        if not decision.answer:
+            yield from self._abstain(answer, decision.reason or "policy")
             return
 
-        evidence = select_evidence(query, passages, self.evidence_tokens, self.retriever.idf, lang)
-        started = time.perf_counter()
         if self.chat_model is None:
-            raw = self._extract(query, evidence, lang)
+            raw = self._extract(question, query, evidence, asked)
             if raw:
                 yield raw
         else:
             raw, released = "", False
-            for piece in self._generate(question, lang, evidence, timings, started):
+            for piece in self._generate(messages, timings, started):
                 raw += piece
                 if released:
                     yield piece
                 elif not _may_be_refusal(raw):
                     released = True  # from here on, stream as it comes
                     yield raw
+            if raw.strip() and not _is_refusal(raw):
+                raw, answer.repair = self._repair(raw, question, query, values, evidence, asked)
         timings["generate"] = time.perf_counter() - started
 
-        if not raw.strip() or (_REFUSALS.search(raw) and len(raw.strip()) < 160):
-            answer.text = ABSTAIN_TEXT[lang]
-            yield answer
+        if not raw.strip() or _is_refusal(raw):
+            yield from self._abstain(answer, "model", announce=False)
             return
         text, citations, unsupported = resolve_citations(raw, evidence, self.retriever.idf)
         answer.text, answer.citations, answer.unsupported = text, citations, unsupported
         answer.abstained = not citations
         if answer.abstained:
-            answer.text = ABSTAIN_TEXT[lang]
+            answer.text, answer.abstain_reason = ABSTAIN_TEXT[lang], "uncited"
         yield answer
 
-    def _threshold(self, best: Passage, language: str) -> float:
-        """Scores across languages run lower (e5 puts them further apart): a threshold for each."""
-        same = best.meta.get("language") in (language, None)
-        return self.min_score if same else self.min_score_cross
+    @staticmethod
+    def _abstain(answer: Answer, reason: str, *, announce: bool = True) -> Iterator[str | Answer]:
+        answer.abstained, answer.abstain_reason = True, reason
+        answer.text = ABSTAIN_TEXT.get(answer.language, ABSTAIN_TEXT["en"])
+        if announce:
+            yield answer.text
+        yield answer
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -205,10 +241,12 @@ class Assistant:
                 log.warning("condensing the follow-up failed (%s); using the fallback", exc)
         return f"{previous[-1]} {question}"
 
-    def _extract(self, question: str, evidence: list[Evidence], language: str) -> str:
+    def _extract(self, question: str, query: str, evidence: list[Evidence], language: str) -> str:
         """The evidence sentence that best answers the question, cited; '' if none does.
 
-        Same language: the sentence sharing most (IDF-weighted) words with the question.
+        Same language: the sentence sharing most (IDF-weighted) words with the question; the
+        words of the standalone query (which, for a follow-up, carries the earlier question)
+        count only as a tie-breaker, so that a follow-up gets its own answer, not the last one.
         Across languages words cannot match, so the sentences are compared with the question
         by the multilingual embedder instead.
         """
@@ -219,14 +257,17 @@ class Assistant:
         ]
         if not candidates:
             return ""
-        tokens = set(tokenize(question))
         if all(lang not in (language, None) for _, _, lang in candidates):
             vectors = self.retriever.embedder.embed_documents([s for _, s, _ in candidates])
-            query = self.retriever.embedder.embed_query(question)
-            scores = [sum(a * b for a, b in zip(v, query, strict=True)) for v in vectors]
-            threshold = self.min_score_cross
+            target = self.retriever.embedder.embed_query(question)
+            scores = [sum(a * b for a, b in zip(v, target, strict=True)) for v in vectors]
+            threshold = self.min_extractive_similarity
         else:
-            scores = [overlap(tokens, s, self.retriever.idf) for _, s, _ in candidates]
+            own, context = set(tokenize(question)), set(tokenize(query))
+            scores = [
+                overlap(own, s, self.retriever.idf) + 0.25 * overlap(context, s, self.retriever.idf)
+                for _, s, _ in candidates
+            ]
             threshold = self.min_extractive_overlap
         best = max(range(len(candidates)), key=lambda i: scores[i])
         if scores[best] < threshold:
@@ -234,28 +275,18 @@ class Assistant:
         n, sentence, _ = candidates[best]
         return append_marker(sentence.rstrip(), n)
 
-    def _generate(
-        self,
-        question: str,
-        lang: str,
-        evidence: list[Evidence],
-        timings: dict[str, float],
-        started: float,
-    ) -> Iterator[str]:
+    def _messages(self, values: dict[str, str], *, repair: str | None = None) -> list[BaseMessage]:
+        system = SystemMessage(self.prompts.render("system", language=values["language"]))
+        prompt = self.prompts.render("answer", **values)
+        if repair:  # the instruction goes right before "Answer:", where a small model heeds it most
+            note = self.prompts.render(f"repair_{repair}", **values)
+            head, _, tail = prompt.rpartition("Answer:")
+            prompt = f"{head}{note}\nAnswer:{tail}" if head else f"{prompt}\n{note}"
+        return [system, HumanMessage(prompt)]
+
+    def _generate(self, messages: list[BaseMessage], timings: dict[str, float], started: float) -> Iterator[str]:
         assert self.chat_model is not None
-        system = SystemMessage(self.prompts.render("system", language=LANGUAGES[lang]))
-        values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
         try:
-            if self.verify:
-                # Same system prompt and evidence as the answer prompt: a local model reuses the
-                # processed prefix, so the check costs little more than its one-word reply.
-                check = [system, HumanMessage(self.prompts.render("check", **values))]
-                reply = str(self.chat_model.invoke(check, stop=["\n"]).content).strip().upper()
-                timings["check"] = time.perf_counter() - started
-                if reply.startswith("NO"):
-                    yield NOT_FOUND
-                    return
-            messages = [system, HumanMessage(self.prompts.render("answer", **values))]
             for chunk in self.chat_model.stream(messages):
                 piece = str(chunk.content)
                 if piece:
@@ -264,11 +295,68 @@ class Assistant:
         except ConventionQAError:
             raise
         except Exception as exc:
-            raise ModelError(
-                f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
-                "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
-                "CONVENTION_QA_LLM=extractive to answer without a model"
-            ) from None
+            raise _model_error(exc) from None
+
+    def _refusal(self, messages: list[BaseMessage]) -> float | None:
+        assert self.chat_model is not None
+        try:
+            return refusal_probability(self.chat_model, messages)
+        except ConventionQAError:
+            raise
+        except Exception as exc:
+            raise _model_error(exc) from None
+
+    def _repair(
+        self, raw: str, question: str, query: str, values: dict[str, str], evidence: list[Evidence], asked: str
+    ) -> tuple[str, str | None]:
+        """The model's answer, or a better one when it is not grounded or not in the wanted language.
+
+        An answer whose numbers (or, within a language, most words) are not in the evidence, or
+        that is written in another language than asked, gets one constrained retry; an answer
+        still not grounded after it is replaced by the evidence sentence that best answers.
+        """
+        problem = _problem(raw, question, evidence, values["language"])
+        if problem is None:
+            return raw, None
+        log.info("answer %r: %s problem; retrying", raw[:80], problem)
+        retry = "".join(self._generate(self._messages(values, repair=problem), {}, 0.0))
+        if retry.strip() and not _is_refusal(retry) and _problem(retry, question, evidence, values["language"]) is None:
+            return retry, problem
+        if problem == "grounding":
+            return self._extract(question, query, evidence, asked) or raw, problem
+        return (retry if retry.strip() and not _is_refusal(retry) else raw), problem
+
+
+def _model_error(exc: Exception) -> ModelError:
+    return ModelError(
+        f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
+        "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
+        "CONVENTION_QA_LLM=extractive to answer without a model"
+    )
+
+
+def _problem(raw: str, question: str, evidence: list[Evidence], language_name: str) -> str | None:
+    """ "grounding" when the answer's numbers, or most of its words, are not in the evidence or
+    the question; "language" when it is written in another of the supported languages; else None."""
+    claim = strip_markers(raw)
+    source = " ".join(e.text() for e in evidence) + " " + question
+    if not numbers(claim) <= numbers(source):
+        return "grounding"
+    same = [e for e in evidence if e.passage.meta.get("language") in (None, _CODES.get(language_name))]
+    words = set(tokenize(claim))
+    if same and len(same) == len(evidence) and words:
+        known = set(tokenize(source))
+        if len(words & known) / len(words) < 0.5:
+            return "grounding"
+    written = answer_language(claim)
+    wanted = _CODES.get(language_name)
+    if written in LANGUAGES and wanted and written != wanted:
+        return "language"
+    return None
+
+
+def _is_refusal(raw: str) -> bool:
+    return not raw.strip() or bool(_REFUSALS.search(raw) and len(raw.strip()) < 160)
 
 
 def _may_be_refusal(text: str) -> bool:

@@ -4,7 +4,7 @@ Each :class:`Chunk` is an exact span of ``Article.text``: ``article.text[chunk.s
 == chunk.text``. Whole paragraphs are packed together up to ``size`` characters; a paragraph too
 long for one chunk is split between sentences, and the next chunk then repeats the last sentences
 of the previous one (up to ``overlap`` characters). A sentence is cut only when it alone is longer
-than ``size``. Photo captions always stay chunks of their own.
+than ``size``. Photo captions and the article's header always stay chunks of their own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from convention_qa.documents import Article, Block
 __all__ = ["CHUNKER_VERSION", "Chunk", "split", "split_sentences"]
 
 # Bump when the chunking rules change, so that existing indexes re-chunk their articles.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: articles open with a header paragraph (title, outlet, date, credits)
 
 _ABBREVIATIONS = {
     "dr", "mr", "mrs", "ms", "prof", "no", "vs", "etc", "jl", "bpk", "ir", "drs", "st",
@@ -35,7 +35,7 @@ class Chunk:
     start: int  # character span in the cleaned article text
     end: int
     position: int  # 0-based order within the article
-    kind: str = "paragraph"  # "paragraph" or "caption"
+    kind: str = "paragraph"  # "paragraph", "caption" or "header"
     page: int | None = None
 
 
@@ -99,10 +99,10 @@ def split(article: Article, size: int = 1000, overlap: int = 150) -> list[Chunk]
             spans.append((current[0][0], current[-1][1], "paragraph", current_page))
 
     for block in article.blocks:
-        if block.kind == "caption":
+        if block.kind in ("caption", "header"):
             emit()
             current = []
-            spans.extend((s, e, "caption", block.page) for s, e in _units(article, block, size))
+            spans.extend((s, e, block.kind, block.page) for s, e in _units(article, block, size))
             continue
         units = _units(article, block, size)
         for index, unit in enumerate(units):

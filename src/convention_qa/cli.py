@@ -278,7 +278,7 @@ def evaluate(
         "k": k,
         "sample": sample,
         "seed": seed if sample else None,
-        "min_score": assistant.min_score,
+        "policy": ctx.obj.settings.policy,
     }
     if out:
         for path in reports.write_report(out, summary, results, f"Evaluation of {question_set.name}"):

@@ -72,10 +72,10 @@ class Settings(BaseSettings):
     evidence_tokens: int = Field(
         220, ge=50, le=4000, description="Token budget for the evidence sentences in the prompt."
     )
-    min_score: float = Field(0.82, ge=0, le=1, description="Below this retrieval score the assistant abstains.")
-    verify: bool = Field(True, description="Ask the model whether the evidence answers the question before answering.")
-    min_score_cross: float = Field(
-        0.79, ge=0, le=1, description="The same, when the question and the passage differ in language."
+    policy: str = Field(
+        "default",
+        description="When to answer: default (the fitted policy shipped in the package), off (always answer; "
+        "for measuring) or the path of a policy JSON file written by benchmarks/calibrate.py.",
     )
     history_turns: int = Field(6, ge=0, le=50, description="Past messages used for follow-ups.")
     max_question_chars: int = Field(2000, ge=10, le=100_000)

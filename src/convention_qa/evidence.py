@@ -16,7 +16,7 @@ from typing import Any
 
 from convention_qa.chunking import split_sentences
 from convention_qa.retrieval import Passage
-from convention_qa.text import tokenize
+from convention_qa.text import anchors, tokenize, words_of
 
 __all__ = ["Citation", "Evidence", "format_evidence", "resolve_citations", "select_evidence"]
 
@@ -92,16 +92,20 @@ def select_evidence(
     In a passage of the question's ``language``, sentences are ranked by the (weighted) words
     they share with the question; the top passage always contributes, other passages only
     sentences that share words. Words cannot be compared across languages, so a passage in
-    another language contributes its sentences in order, better-ranked passages first.
+    another language contributes its sentences in order, better-ranked passages first, except
+    that sentences holding the question's numbers and names (which read the same in every
+    language) come before the others.
     """
     budget = int(budget_tokens * CHARS_PER_TOKEN)
     q_tokens = set(tokenize(question))
+    wanted = anchors(question)
     scored: list[tuple[float, int, tuple[int, int]]] = []
     for rank, passage in enumerate(passages):
         cross = language is not None and passage.meta.get("language") not in (language, None)
         for index, span in enumerate(split_sentences(passage.text)):
             if cross:
-                scored.append((0.5 - 0.1 * rank - 0.001 * index, rank, span))
+                found = len(wanted & words_of(passage.text[span[0] : span[1]])) / len(wanted) if wanted else 0.0
+                scored.append((0.5 + 0.3 * found - 0.1 * rank - 0.001 * index, rank, span))
                 continue
             score = overlap(q_tokens, passage.text[span[0] : span[1]], weight)
             if rank == 0 or score > 0:

@@ -14,6 +14,7 @@ from convention_qa.embeddings import make_embedder, model_id
 from convention_qa.errors import StoreError
 from convention_qa.index import Store, open_store
 from convention_qa.llm import make_chat_model
+from convention_qa.policy import load_policy
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Retriever
 
@@ -57,10 +58,8 @@ class Factory:
             chat_model=self.make_chat_model(s),
             prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
             k=s.top_k,
-            min_score=s.min_score,
-            min_score_cross=s.min_score_cross,
+            policy=load_policy(s.policy),
             evidence_tokens=s.evidence_tokens,
             history_turns=s.history_turns,
             max_question_chars=s.max_question_chars,
-            verify=s.verify,
         )

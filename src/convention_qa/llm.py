@@ -27,7 +27,9 @@ from pydantic import PrivateAttr, SecretStr
 from convention_qa.config import Settings
 from convention_qa.errors import ConfigError, ModelError
 
-__all__ = ["MODEL_SHA256", "LocalChatModel", "bundled_model_path", "make_chat_model"]
+__all__ = ["MODEL_SHA256", "REFUSAL", "LocalChatModel", "bundled_model_path", "make_chat_model", "refusal_probability"]
+
+REFUSAL = "NOT_FOUND"  # what the answer prompt tells the model to reply when the evidence lacks the answer
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,7 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = 256
     temperature: float = 0.0
     _llama: Any = PrivateAttr(default=None)
+    _formatter: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -116,10 +119,54 @@ class LocalChatModel(BaseChatModel):
             )
         return self._llama
 
-    @staticmethod
-    def _messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    def _prompt(self, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
+        """The prompt's tokens, formatted by the model file's own chat template, and its stop strings."""
+        llama = self._model()
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"{self.model_path} has no chat template: use a chat (instruct) model")
+
+            def text(token: int) -> str:
+                return llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+            self._formatter = Jinja2ChatFormatter(
+                template=template, eos_token=text(llama.token_eos()), bos_token=text(llama.token_bos())
+            )
         roles = {"human": "user", "ai": "assistant", "system": "system"}
-        return [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        result = self._formatter(
+            messages=[{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        )
+        tokens = llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        stops = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return tokens, [s for s in stops if s]
+
+    def refusal_probability(self, messages: list[BaseMessage]) -> float:
+        """The probability that the reply to ``messages`` starts the way REFUSAL does.
+
+        Reads the next-token distribution after the prompt. The prompt stays in llama.cpp's cache,
+        so the answer that follows (same messages) costs no second prompt evaluation.
+        """
+        import llama_cpp
+        import numpy as np
+
+        with self._lock:
+            llama = self._model()
+            tokens, _ = self._prompt(messages)
+            first = {llama.tokenize(v.encode(), add_bos=False, special=False)[0] for v in (REFUSAL, " " + REFUSAL)}
+            cached = 0
+            for have, want in zip(llama.eval_tokens, tokens, strict=False):
+                if have != want:
+                    break
+                cached += 1
+            llama.n_tokens = min(cached, len(tokens) - 1)  # evaluate at least the last token
+            llama.eval(tokens[llama.n_tokens :])
+            pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+            logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),)).astype(np.float64)
+            probabilities = np.exp(logits - logits.max())
+            return float(probabilities[list(first)].sum() / probabilities.sum())
 
     def _stream(
         self,
@@ -129,15 +176,16 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         with self._lock:
-            stream = self._model().create_chat_completion(
-                messages=self._messages(messages),
+            tokens, stops = self._prompt(messages)
+            stream = self._model().create_completion(
+                prompt=tokens,
                 max_tokens=kwargs.get("max_tokens", self.max_tokens),
                 temperature=self.temperature,
-                stop=stop,
+                stop=[*(stop or []), *stops],
                 stream=True,
             )
             for part in stream:
-                token = part["choices"][0]["delta"].get("content") or ""
+                token = part["choices"][0]["text"] or ""
                 if token:
                     if run_manager:
                         run_manager.on_llm_new_token(token)
@@ -152,6 +200,30 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         text = "".join(c.text for c in self._stream(messages, stop, run_manager, **kwargs))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def refusal_probability(model: BaseChatModel, messages: list[BaseMessage]) -> float | None:
+    """The model's probability of answering ``messages`` with REFUSAL, or None when it cannot say.
+
+    The bundled model reads it from its next-token distribution; an OpenAI-compatible server is
+    asked for the first token's top log-probabilities (servers without them give None, and the
+    answer policy then decides without this signal).
+    """
+    probe = getattr(model, "refusal_probability", None)
+    if callable(probe):
+        value = probe(messages)
+        return None if value is None else float(value)
+    if type(model).__name__ != "ChatOpenAI":
+        return None
+    try:
+        reply = model.bind(logprobs=True, top_logprobs=10, max_completion_tokens=1).invoke(messages)
+        top = reply.response_metadata["logprobs"]["content"][0]["top_logprobs"]
+    except Exception as exc:  # a server without log-probabilities; failures to answer surface later
+        log.info("no log-probabilities from the model server (%s); deciding without them", exc)
+        return None
+    import math
+
+    return sum(math.exp(t["logprob"]) for t in top if t["token"].strip() and REFUSAL.startswith(t["token"].strip()))
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:

@@ -119,6 +119,13 @@ class Retriever:
             return 1.0
         return lexical.bm25.idf.get(token, lexical.bm25.max_idf)
 
+    def rarity(self, token: str) -> float:
+        """The token's IDF over the highest possible IDF, in [0, 1]; 1.0 for a word no passage has."""
+        lexical = self._lexical
+        if lexical is None or not lexical.bm25.max_idf:
+            return 1.0
+        return min(1.0, lexical.bm25.idf.get(token, lexical.bm25.max_idf) / lexical.bm25.max_idf)
+
     def refresh(self) -> None:
         """Build (or rebuild) the BM25 side now rather than on the next question."""
         self._lexical_index()

@@ -10,7 +10,17 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["STOP_WORDS", "guess_language", "tokenize"]
+__all__ = [
+    "STOP_WORDS",
+    "anchors",
+    "answer_language",
+    "fold_marks",
+    "guess_language",
+    "numbers",
+    "strip_markers",
+    "tokenize",
+    "words_of",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -89,3 +99,54 @@ def guess_language(text: str) -> str:
             return "id"
         return "und"
     return "id" if id_hits >= en_hits else "en"
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-Ỹ][\w'-]*", re.UNICODE)
+
+
+def fold_marks(text: str) -> str:
+    """Lower case without diacritics ("Nguyễn Minh Vũ" -> "nguyen minh vu"), for matching names."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in ``text``, thousands separators removed ("1.000" and "1,000" -> "1000")."""
+    found = set()
+    for match in _NUMBER.findall(text):
+        digits = re.sub(r"[.,](?=\d{3}\b)", "", match)
+        found.add(digits.replace(",", "."))
+    return found
+
+
+def anchors(text: str) -> set[str]:
+    """Words that must match verbatim across languages: numbers and capitalised names (folded)."""
+    names = {fold_marks(w) for w in _NAME.findall(text.strip()) if fold_marks(w) not in STOP_WORDS}
+    return numbers(text) | names
+
+
+_MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
+def words_of(text: str) -> set[str]:
+    """Folded words and normalized numbers of ``text``: where to look up a question's anchors()."""
+    return set(_WORD.findall(fold_marks(text))) | numbers(text)
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without its [n] citation markers."""
+    return _MARKERS.sub("", text).strip()
+
+
+def answer_language(text: str) -> str:
+    """The language of an answer, "und" when it is language-neutral.
+
+    Names and numbers read the same in every language ("Pham The Tung", "69"), so capitalised
+    words after the first and numbers are set aside; what is left must hold at least two words.
+    """
+    words = _WORD.findall(strip_markers(text))
+    rest = [w for i, w in enumerate(words) if not w[0].isdigit() and (i == 0 or not w[0].isupper())]
+    if len(rest) < 2:
+        return "und"
+    return guess_language(" ".join(rest))

@@ -24,6 +24,7 @@ _RATE_METRICS = (
     "abstention_precision",
     "abstention_recall",
     "abstention_f1",
+    "answer_language_accuracy",
 )
 
 
@@ -32,7 +33,10 @@ def markdown_summary(summary: dict[str, Any], results: list[QuestionResult], tit
     for key, value in summary.items():
         if key == "config":
             continue
-        shown = "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        else:
+            shown = "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
         lines.append(f"| {key} | {shown} |")
     misses = [
         r for r in results if (r.answerable and (r.abstained or r.f1 < 0.5)) or (not r.answerable and not r.abstained)
@@ -42,14 +46,30 @@ def markdown_summary(summary: dict[str, Any], results: list[QuestionResult], tit
             "",
             f"## Questions to look at ({len(misses)})",
             "",
-            "| id | question | expected | answer |",
-            "|---|---|---|---|",
+            "| id | question | expected | answer | note |",
+            "|---|---|---|---|---|",
         ]
         for r in misses[:100]:
             expected = "; ".join(r.expected) if r.answerable else "(abstain)"
-            cells = [r.qid, r.question, expected, r.answer]
+            cells = [r.qid, r.question, expected, r.answer, _note(r)]
             lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")[:160] for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _note(r: QuestionResult) -> str:
+    """Why a question went the way it did: abstention reason, repair, language, confidence."""
+    notes = []
+    if r.abstained:
+        notes.append(f"abstained: {r.abstain_reason or 'unknown'}")
+    if r.repair:
+        notes.append(f"repaired: {r.repair}")
+    if r.language_ok is False:
+        notes.append(f"answer in {r.answer_language}")
+    if r.confidence is not None:
+        notes.append(f"p={r.confidence:.2f}")
+    if r.answerable and r.gold and not r.hit_rank:
+        notes.append("gold passage not retrieved")
+    return "; ".join(notes)
 
 
 def _charts(summary: dict[str, Any], results: list[QuestionResult], out: Path) -> list[Path]:

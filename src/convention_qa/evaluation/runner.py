@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from convention_qa.answering import Assistant, Message
+from convention_qa.answering import LANGUAGES, Assistant, Message
 from convention_qa.evaluation.datasets import EvalQuestion
 from convention_qa.evaluation.metrics import contains_answer, exact_match, percentile, token_f1
+from convention_qa.text import answer_language
 
 __all__ = ["QuestionResult", "evaluate", "summarize"]
 
@@ -36,6 +37,12 @@ class QuestionResult:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    abstain_reason: str | None = None
+    confidence: float | None = None
+    signals: dict[str, Any] | None = None  # what the answer policy saw (benchmarks/calibrate.py refits on these)
+    repair: str | None = None
+    answer_language: str = "und"  # "und": language-neutral (a name, a number)
+    language_ok: bool | None = None  # answered in the question's language (None when abstained)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +66,8 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
         1 for c in answer.citations if q.is_gold(c.doc_id, c.text) or (expected and contains_answer(c.text, expected))
     )
     scored = not answer.abstained and q.answerable
+    written = answer_language(answer.text) if not answer.abstained else "und"
+    wanted = q.lang if q.lang in LANGUAGES else answer.question_language
     return QuestionResult(
         qid=q.qid,
         question=q.question,
@@ -79,6 +88,12 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
         seconds=seconds,
         timings=answer.timings,
         tags=q.tags,
+        abstain_reason=answer.abstain_reason,
+        confidence=answer.confidence,
+        signals=answer.signals.to_dict() if answer.signals else None,
+        repair=answer.repair,
+        answer_language=written,
+        language_ok=None if answer.abstained else written in (wanted, "und"),
     )
 
 
@@ -116,6 +131,10 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
         f1 = round(2 * precision * recall / (precision + recall), 4)
     citations = sum(r.citations for r in results)
     latencies = [r.seconds for r in results]
+    judged = [r for r in results if r.language_ok is not None]
+    reasons: dict[str, int] = {}
+    for r in abstained:
+        reasons[r.abstain_reason or "unknown"] = reasons.get(r.abstain_reason or "unknown", 0) + 1
     return {
         "questions": len(results),
         "answerable": len(answerable),
@@ -133,6 +152,9 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
         "abstention_precision": precision,
         "abstention_recall": recall,
         "abstention_f1": f1,
+        "answer_language_accuracy": _ratio(sum(1 for r in judged if r.language_ok), len(judged)),
+        "repaired": sum(1 for r in results if r.repair),
+        "abstentions": dict(sorted(reasons.items())),
         "latency_p50": round(percentile(latencies, 50), 3),
         "latency_p95": round(percentile(latencies, 95), 3),
     }

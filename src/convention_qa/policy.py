@@ -1,0 +1,224 @@
+"""When to answer: one calibrated decision from signals available at answer time.
+
+Every question yields :class:`Signals`: how well the best passage matches (its score and its
+margin over the next), whether question and passage share a language, how much of the question
+the evidence covers, whether the question's numbers and names occur in it, and, when the model
+can say, its probability of replying NOT_FOUND. A :class:`Policy` turns them into a probability
+that the articles answer the question (a logistic regression whose coefficients are a versioned
+JSON file, ``policy.json`` beside this module, refitted by ``benchmarks/calibrate.py``) and
+answers when that probability reaches the fitted operating point.
+
+Before any of that, an absolute score gate stops questions that are clearly off-corpus: their
+best passage scores below anything an answerable question scored in the calibration data, with a
+margin (one floor within a language, one across languages).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from convention_qa.errors import ConfigError
+from convention_qa.text import anchors, tokenize, words_of
+
+if TYPE_CHECKING:
+    from convention_qa.retrieval import Passage
+
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "FEATURES",
+    "Decision",
+    "LogisticModel",
+    "Policy",
+    "Signals",
+    "load_policy",
+    "measure",
+]
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.json")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What is known about a question when deciding whether to answer it."""
+
+    score: float  # the best passage's retrieval score
+    margin: float  # the best passage's score minus the second one's (0 with one passage)
+    same_language: bool  # the best passage is in the question's language
+    coverage: float  # IDF-weighted share of the question's words found in the best passage
+    coverage_any: float  # ... found in any retrieved passage
+    missing: float  # the rarest question word no retrieved passage has (IDF / highest IDF; 0 if none)
+    anchors: float  # share of the question's numbers and capitalised names found in the passages (1 if none)
+    refusal: float | None = None  # the model's probability of replying NOT_FOUND; None if unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Signals:
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+def measure(
+    question: str,
+    passages: Sequence[Passage],
+    language: str,
+    rarity: Callable[[str], float],
+    refusal: float | None = None,
+) -> Signals:
+    """The signals of ``question`` over its retrieved ``passages`` (best first; not empty)."""
+    best = passages[0]
+    tokens = set(tokenize(question))
+    weights = {t: rarity(t) for t in tokens}
+    total = sum(weights.values())
+    found_best = tokens & set(tokenize(best.text))
+    found_any = tokens & {t for p in passages for t in tokenize(p.text)}
+    missing = [weights[t] for t in tokens - found_any]
+    wanted = anchors(question)
+    found_anchors = len(wanted & words_of(" ".join(p.text for p in passages)))
+    return Signals(
+        score=best.score,
+        margin=best.score - passages[1].score if len(passages) > 1 else 0.0,
+        same_language=best.meta.get("language") in (language, None),
+        coverage=sum(weights[t] for t in found_best) / total if total else 0.0,
+        coverage_any=sum(weights[t] for t in found_any) / total if total else 0.0,
+        missing=max(missing, default=0.0),
+        anchors=found_anchors / len(wanted) if wanted else 1.0,
+        refusal=refusal,
+    )
+
+
+def _features(s: Signals) -> dict[str, float]:
+    same = 1.0 if s.same_language else 0.0
+    # Word overlap means something only within a language; across languages these are 0 and the
+    # same_language term carries the difference.
+    return {
+        "score": s.score,
+        "margin": s.margin,
+        "same_language": same,
+        "coverage": s.coverage * same,
+        "coverage_any": s.coverage_any * same,
+        "missing": s.missing * same,
+        "anchors": s.anchors,
+        "refusal": s.refusal if s.refusal is not None else 0.0,
+        "log_refusal": math.log(max(s.refusal, 1e-6)) if s.refusal is not None else 0.0,
+    }
+
+
+FEATURES = tuple(_features(Signals(0, 0, True, 0, 0, 0, 1)).keys())
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """P(answerable) = sigmoid(intercept + sum(coef * (x - mean) / scale)) over named features."""
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float  # answer when the probability is at least this
+
+    def probability(self, signals: Signals) -> float:
+        values = _features(signals)
+        z = self.intercept + sum(
+            c * (values[f] - m) / s for f, c, m, s in zip(self.features, self.coef, self.mean, self.scale, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogisticModel:
+        try:
+            model = cls(
+                features=tuple(str(f) for f in data["features"]),
+                coef=tuple(float(c) for c in data["coef"]),
+                intercept=float(data["intercept"]),
+                mean=tuple(float(m) for m in data["mean"]),
+                scale=tuple(float(s) or 1.0 for s in data["scale"]),
+                threshold=float(data["threshold"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"policy model is malformed ({exc!r})") from None
+        unknown = set(model.features) - set(FEATURES)
+        lengths = {len(model.features), len(model.coef), len(model.mean), len(model.scale)}
+        if unknown or len(lengths) != 1:
+            raise ConfigError(f"policy model is malformed (unknown features {sorted(unknown)} or unequal lengths)")
+        return model
+
+
+@dataclass(frozen=True)
+class Decision:
+    answer: bool
+    confidence: float  # the policy's probability that the articles answer the question
+    reason: str | None = None  # why not: "off-corpus" or "policy"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The off-corpus floors and the fitted models (one uses the model's refusal probability)."""
+
+    floor_same: float = 0.0
+    floor_cross: float = 0.0
+    with_refusal: LogisticModel | None = None
+    without_refusal: LogisticModel | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and its figures
+
+    def off_corpus(self, score: float, same_language: bool) -> bool:
+        return score < (self.floor_same if same_language else self.floor_cross)
+
+    def decide(self, signals: Signals) -> Decision:
+        if self.off_corpus(signals.score, signals.same_language):
+            return Decision(False, 0.0, "off-corpus")
+        model = self.with_refusal if signals.refusal is not None else None
+        model = model or self.without_refusal or self.with_refusal
+        if model is None:
+            return Decision(True, 1.0)
+        p = model.probability(signals)
+        return Decision(p >= model.threshold, p, None if p >= model.threshold else "policy")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "floor_same": self.floor_same,
+            "floor_cross": self.floor_cross,
+            "with_refusal": self.with_refusal.to_dict() if self.with_refusal else None,
+            "without_refusal": self.without_refusal.to_dict() if self.without_refusal else None,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ConfigError("policy file: expected a JSON object with version 1")
+
+        def model(key: str) -> LogisticModel | None:
+            value = data.get(key)
+            return LogisticModel.from_dict(value) if value else None
+
+        try:
+            floors = float(data.get("floor_same", 0.0)), float(data.get("floor_cross", 0.0))
+        except (TypeError, ValueError):
+            raise ConfigError("policy file: floor_same and floor_cross must be numbers") from None
+        return cls(*floors, model("with_refusal"), model("without_refusal"), dict(data.get("meta") or {}))
+
+
+def load_policy(setting: str) -> Policy | None:
+    """The policy named by the ``policy`` setting: "default" (the packaged file), "off" (always
+    answer: for measuring, and for fitting a new policy), or the path of a policy JSON file."""
+    if setting == "off":
+        return None
+    path = DEFAULT_POLICY_FILE if setting == "default" else Path(setting)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the answer policy {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the answer policy {path} is not valid JSON ({exc.msg})") from None
+    return Policy.from_dict(data)
