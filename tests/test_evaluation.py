@@ -155,3 +155,39 @@ def test_threshold_gate_fails_the_run(settings: Settings, tmp_path: Path) -> Non
 def test_eval_needs_a_set(settings: Settings) -> None:
     result = CliRunner().invoke(main, ["eval"], obj=Wiring(settings=settings))
     assert result.exit_code == 2 and "QUESTION_SET" in result.output
+
+
+def test_sample_is_random_reproducible_and_not_the_first_questions(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    (folder / "passages.jsonl").write_text(json.dumps({"pid": "p1", "text": "Candi Borobudur di Magelang."}))
+    rows = [
+        {"qid": f"q{i:02d}", "question": f"Pertanyaan {i}?", "gold_pid": "p1", "answers": ["Magelang"]}
+        for i in range(40)
+    ]
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+
+    def sampled(seed: int) -> list[str]:
+        out = tmp_path / f"report-{seed}-{len(list(tmp_path.iterdir()))}"
+        model = ScriptedChatModel(replies=["Magelang [1]."])
+        result = run(["eval", str(folder), "--sample", "8", "--seed", str(seed), "--out", str(out)], settings, model)
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert report["summary"]["config"]["sample"] == 8 and report["summary"]["config"]["seed"] == seed
+        return [q["qid"] for q in report["questions"]]
+
+    first = sampled(3)
+    assert len(first) == 8 and first == sampled(3), "the same seed draws the same questions"
+    assert first != [f"q{i:02d}" for i in range(8)] and first != sampled(4)
+
+
+def test_report_counts_abstentions_by_reason_and_checks_answer_language(settings: Settings, tmp_path: Path) -> None:
+    folder = shared_set(tmp_path / "mini")
+    model = ScriptedChatModel(replies=["Magelang terletak di Jawa Tengah [1].", "NOT_FOUND", "NOT_FOUND"])
+    out = tmp_path / "report"
+    result = run(["eval", str(folder), "--json", "--out", str(out)], settings, model)
+    summary = json.loads(result.stdout)
+    assert summary["abstentions"] == {"model": 2}
+    assert summary["answer_language_accuracy"] == 1.0
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| abstentions | model 2 |" in markdown and "abstained: model" in markdown

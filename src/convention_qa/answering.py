@@ -33,7 +33,7 @@ from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Passage, Retriever
 from convention_qa.text import answer_language, guess_language, numbers, strip_markers, tokenize
 
-__all__ = ["LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
+__all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ ABSTAIN_TEXT = {
     "id": "Artikel-artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
     "en": "The articles do not contain the answer to this question.",
     "vi": "Các bài báo hiện có không chứa câu trả lời cho câu hỏi này.",
+}
+ABSTAIN_REASONS = {
+    "off-corpus": "no passage comes close to the question",
+    "policy": "the closest passages do not seem to answer it",
+    "model": "the model found no answer in the passages",
+    "uncited": "the answer could not be tied to a passage",
 }
 _FOLLOW_UP = re.compile(
     r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"

@@ -128,7 +128,11 @@ def ingest(ctx: click.Context, corpus_dir: Path | None, rebuild: bool, as_json: 
 
 def _print_sources(answer: Answer) -> None:
     """After an answer: its numbered sources, or the closest passages of an abstention."""
+    from convention_qa.answering import ABSTAIN_REASONS
+
     if answer.abstained:
+        if answer.abstain_reason in ABSTAIN_REASONS:
+            click.echo(f"\n(no answer: {ABSTAIN_REASONS[answer.abstain_reason]})")
         if answer.passages:
             click.echo("\nClosest passages:")
             for passage in answer.passages[:3]:

@@ -35,6 +35,7 @@ __all__ = [
     "LogisticModel",
     "Policy",
     "Signals",
+    "feature_values",
     "load_policy",
     "measure",
 ]
@@ -92,7 +93,8 @@ def measure(
     )
 
 
-def _features(s: Signals) -> dict[str, float]:
+def feature_values(s: Signals) -> dict[str, float]:
+    """The features the logistic models read, by name."""
     same = 1.0 if s.same_language else 0.0
     # Word overlap means something only within a language; across languages these are 0 and the
     # same_language term carries the difference.
@@ -109,7 +111,7 @@ def _features(s: Signals) -> dict[str, float]:
     }
 
 
-FEATURES = tuple(_features(Signals(0, 0, True, 0, 0, 0, 1)).keys())
+FEATURES = tuple(feature_values(Signals(0, 0, True, 0, 0, 0, 1)).keys())
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class LogisticModel:
     threshold: float  # answer when the probability is at least this
 
     def probability(self, signals: Signals) -> float:
-        values = _features(signals)
+        values = feature_values(signals)
         z = self.intercept + sum(
             c * (values[f] - m) / s for f, c, m, s in zip(self.features, self.coef, self.mean, self.scale, strict=True)
         )

@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr
 
-from convention_qa.answering import Answer, Assistant
+from convention_qa.answering import ABSTAIN_REASONS, Answer, Assistant
 from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.errors import ConventionQAError
 from convention_qa.library import UploadResult
@@ -61,9 +61,11 @@ def render_sources(answer: Answer | None) -> str:
     question = html.escape(answer.question, quote=True)
     parts = [f"<div class='sources-for meta' data-question=\"{question}\">Sources for “{question}”</div>"]
     if answer.abstained:
+        why = ABSTAIN_REASONS.get(answer.abstain_reason or "", "")
         parts.append(
             "<div class='abstained'><strong>No answer in the articles.</strong> "
-            "The closest passages are below; none of them answers the question.</div>"
+            + (f"Why: {html.escape(why)}. " if why else "")
+            + "The closest passages are below; none of them answers the question.</div>"
         )
         for p in answer.passages[:3]:
             title = html.escape(str(p.meta.get("title", p.doc_id)))
