@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def stage_table(timings: list[dict[str, float]]) -> None:
     print("| stage | median s | p95 s | n |")
     print("|---|---:|---:|---:|")
-    for stage in ("condense", "retrieve", "first_token", "generate"):
+    for stage in ("condense", "retrieve", "check", "first_token", "generate"):
         values = [t[stage] for t in timings if stage in t]
         if values:
             print(f"| {stage} | {statistics.median(values):.3f} | {percentile(values, 95):.3f} | {len(values)} |")

@@ -65,6 +65,8 @@ def test_ask_returns_the_answer_shape(base: str) -> None:
     assert {"answer", "abstained", "citations", "timings"} <= data.keys()
     assert "69 negara" in data["answer"] and data["citations"][0]["n"] >= 1
     assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
+    assert {"abstain_reason", "confidence", "question_language", "repair", "signals"} <= data.keys()
+    assert data["question_language"] == "id" and data["signals"]["same_language"] is True
 
 
 def test_ask_streams_server_sent_events(model_base: str) -> None:

@@ -64,11 +64,16 @@ class CitationOut(BaseModel):
 class AnswerOut(BaseModel):
     answer: str
     abstained: bool
+    abstain_reason: str | None = Field(None, description="off-corpus, policy, model or uncited")
+    confidence: float | None = Field(None, description="The answer policy's probability that the articles answer it.")
     citations: list[CitationOut]
     timings: dict[str, float]
-    language: str
+    language: str = Field(description="The language of the answer.")
+    question_language: str
     query: str
     unsupported: list[str]
+    repair: str | None = Field(None, description="Why the model's first answer was replaced: grounding or language.")
+    signals: dict[str, Any] | None = Field(None, description="What the answer policy decided on.")
     closest: list[dict[str, Any]]
 
 

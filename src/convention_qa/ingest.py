@@ -28,7 +28,9 @@ from convention_qa.documents import Article, parse_article, read_file
 from convention_qa.errors import ConfigError, DocumentError
 from convention_qa.index import Store, StoredDoc
 
-__all__ = ["Failure", "IngestReport", "ingest", "ingest_lock", "scan_corpus"]
+__all__ = ["UPLOAD_FOLDER", "Failure", "IngestReport", "ingest", "ingest_lock", "outside_problem", "scan_corpus"]
+
+UPLOAD_FOLDER = "uploads"  # CORPUS_DIR/uploads: files added through the UI and the API
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +68,34 @@ class _Pending:
 
 
 def scan_corpus(corpus_dir: Path) -> list[Path]:
-    """Every file under ``corpus_dir``, hidden files and folders excluded, in a stable order."""
+    """Every file under ``corpus_dir``, hidden files and folders excluded, in a stable order.
+
+    Files the corpus ships come before uploads, so an upload can never take the article id of a
+    corpus file (the later file with an id already in use is the one refused).
+    """
     if not corpus_dir.is_dir():
         raise ConfigError(
             f"corpus folder {corpus_dir} does not exist: create it, or point "
             "CONVENTION_QA_CORPUS_DIR / --corpus at your articles"
         )
-    return sorted(
+    found = [
         p
         for p in corpus_dir.rglob("*")
         if (p.is_file() or (p.is_symlink() and not p.is_dir()))
         and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
-    )
+    ]
+    return sorted(found, key=lambda p: (p.relative_to(corpus_dir).parts[0] == UPLOAD_FOLDER, p.as_posix()))
+
+
+def outside_problem(path: Path, corpus_dir: Path) -> str | None:
+    """Why a corpus entry is refused for pointing outside the corpus folder (a symlink), or None."""
+    try:
+        target = path.resolve(strict=False)
+    except (OSError, RuntimeError):  # a symlink loop
+        return "a symbolic link that cannot be resolved (a loop?)"
+    if not target.is_relative_to(corpus_dir.resolve()):
+        return "a symbolic link to a file outside the corpus folder; copy the file into the corpus instead"
+    return None
 
 
 @contextmanager
@@ -160,6 +178,9 @@ def ingest(
         rel = path.relative_to(corpus_dir).as_posix()
         seen_paths.add(rel)
         try:
+            problem = outside_problem(path, corpus_dir)
+            if problem:
+                raise DocumentError(problem)
             data = read_file(path, max_bytes)
             doc_hash = _content_hash(data, settings)
             previous = by_path.get(rel)
@@ -170,12 +191,13 @@ def ingest(
             article = parse_article(data, path, corpus_dir)
             if article.id in claimed:
                 raise DocumentError(f"article id {article.id!r} is already used by {claimed[article.id]}")
-        except DocumentError as exc:
-            log.warning("skipped %s: %s", rel, exc)
-            report.failed.append(Failure(rel, str(exc)))
+            chunks = split(article, settings.chunk_size, settings.chunk_overlap)
+        except Exception as exc:  # DocumentError, or anything a parser let through: this file only
+            reason = str(exc) if isinstance(exc, DocumentError) else f"cannot be ingested ({type(exc).__name__}: {exc})"
+            log.warning("skipped %s: %s", rel, reason)
+            report.failed.append(Failure(rel, reason))
             continue
         claimed[article.id] = rel
-        chunks = split(article, settings.chunk_size, settings.chunk_overlap)
         ids = {c.id for c in chunks}
         stale = set()
         for old in (stored.get(article.id), previous):  # same id, or same file under an old id

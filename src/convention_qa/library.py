@@ -13,15 +13,16 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from convention_qa.config import Settings
-from convention_qa.documents import SUPPORTED_SUFFIXES, size_problem
+from convention_qa.documents import SUPPORTED_SUFFIXES, parse_article, size_problem
+from convention_qa.errors import DocumentError
 from convention_qa.index import Store
-from convention_qa.ingest import Failure, IngestReport, ingest, ingest_lock
+from convention_qa.ingest import UPLOAD_FOLDER, Failure, IngestReport, ingest, ingest_lock
 
 __all__ = ["UPLOAD_FOLDER", "UploadResult", "add_files", "remove_document", "safe_name"]
 
 log = logging.getLogger(__name__)
 
-UPLOAD_FOLDER = "uploads"
+MAX_NAME_BYTES = 120  # file systems allow 255 bytes a name; leave room for "-N" and a suffix
 
 
 @dataclass
@@ -38,7 +39,8 @@ def safe_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = stem[:100] or "upload"
+    stem = stem.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").strip(" .") or "upload"
+    suffix = suffix.encode("utf-8")[:16].decode("utf-8", "ignore")
     return f"{stem}.{suffix.lower()}" if suffix else stem
 
 
@@ -48,23 +50,30 @@ def _check(name: str, data: bytes, max_bytes: int) -> str | None:
         return f"unsupported file type {suffix or '(none)'}; upload {', '.join(SUPPORTED_SUFFIXES)}"
     if not data.strip():
         return "empty file"
-    return size_problem(len(data), max_bytes)
+    problem = size_problem(len(data), max_bytes)
+    if problem:
+        return problem
+    try:  # a file that cannot be read is refused before it is ever written into the corpus
+        parse_article(data, Path(name))
+    except DocumentError as exc:
+        return str(exc)
+    return None
 
 
-def _write_new(folder: Path, name: str, data: bytes) -> Path:
-    """Write under a name not taken by another file (same content: reuse it)."""
+def _write_new(folder: Path, name: str, data: bytes) -> tuple[Path, bool]:
+    """Write under a name not taken by another file (same content: reuse it); (path, created)."""
     stem, suffix = Path(name).stem, Path(name).suffix
     for n in range(1000):
         candidate = folder / (name if n == 0 else f"{stem}-{n}{suffix}")
         if candidate.exists():
             if candidate.read_bytes() == data:
-                return candidate
+                return candidate, False
             continue
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, candidate)
-        return candidate
+        return candidate, True
     raise OSError(f"too many files named like {name}")
 
 
@@ -85,10 +94,18 @@ def add_files(files: list[tuple[str, bytes]], settings: Settings, store: Store, 
         return result
     with ingest_lock(settings.data_dir):
         folder.mkdir(parents=True, exist_ok=True)
-        for name, data in accepted:
-            path = _write_new(folder, name, data)
-            result.saved.append(path.relative_to(settings.corpus_dir).as_posix())
-        result.report = ingest(store, embedder, settings)
+        written = []
+        try:
+            for name, data in accepted:
+                path, created = _write_new(folder, name, data)
+                if created:
+                    written.append(path)
+                result.saved.append(path.relative_to(settings.corpus_dir).as_posix())
+            result.report = ingest(store, embedder, settings)
+        except BaseException:  # nothing half-added stays behind in the corpus
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     failed = {f.path: f.error for f in result.report.failed}
     for saved in list(result.saved):
         if saved in failed:  # saved but unreadable: take it back out of the corpus
@@ -109,12 +126,12 @@ def remove_document(doc_id: str, settings: Settings, store: Store) -> bool:
         if doc is None:
             return False
         relative = str(doc.meta.get("path", ""))
-        source = (settings.corpus_dir / relative).resolve()
+        entry = settings.corpus_dir / relative  # a symlink is moved itself, never its target
         corpus = settings.corpus_dir.resolve()
-        if relative and source.is_relative_to(corpus) and source.is_file():
+        if relative and entry.parent.resolve().is_relative_to(corpus) and (entry.is_file() or entry.is_symlink()):
             trash = settings.data_dir / "trash" / relative
             trash.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, _free_path(trash))
+            os.replace(entry, _free_path(trash))  # gone from the corpus, so the next ingest keeps it gone
         store.delete(sorted(doc.chunk_ids))
     return True
 
