@@ -239,3 +239,34 @@ def test_sessions_are_bounded_and_expire() -> None:
     with pytest.raises(UnknownSession):
         store.open(c)
     assert len(store) == 0
+
+
+ODD_VALUES = ['"\\ud800"', '"a\\udfffb"', "NaN", "Infinity", "-Infinity", "1e999", "123456789012345678901234567890"]
+ODD_BODIES = [
+    *(f'{{"question": {v}}}' for v in ODD_VALUES),
+    *(f'{{"question": "Halo", "k": {v}}}' for v in ODD_VALUES),
+    *(f'{{"question": "Halo", "history": [{{"role": "user", "content": {v}}}]}}' for v in ODD_VALUES),
+    *(f'{{"message": {v}}}' for v in ODD_VALUES),
+    *(f'{{"messages": [{{"role": "user", "content": {v}}}]}}' for v in ODD_VALUES),
+    *(f'{{"messages": [{{"role": "user", "content": [{{"type": "text", "text": {v}}}]}}]}}' for v in ODD_VALUES),
+    '{"question": ' + "[" * 5000 + "]" * 5000 + "}",
+    "[" * 100_000,
+]
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/api/chat", "/v1/chat/completions"])
+def test_odd_json_values_are_4xx_never_5xx(base: str, path: str) -> None:
+    for body in ODD_BODIES:
+        response = httpx.post(f"{base}{path}", content=body.encode(), headers={"content-type": "application/json"})
+        assert response.status_code < 500, f"{body[:80]} -> {response.status_code} {response.text[:200]}"
+        assert "\\ud800" not in response.text
+    ok = httpx.post(f"{base}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"})
+    assert ok.status_code == 200, "the server still answers"
+
+
+def test_long_history_costs_bounded_work(base: str) -> None:
+    history = [{"role": "user", "content": "Konvensi Hanoi " * 1300}, {"role": "assistant", "content": "x" * 19_000}]
+    body = {"question": "Dan berapa pasalnya?", "history": history}
+    response = httpx.post(f"{base}/api/ask", json=body, timeout=60)
+    assert response.status_code == 200
+    assert len(response.json()["query"]) < 2 * 300 + 100, "the follow-up carries a bounded part of the history"

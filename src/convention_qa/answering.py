@@ -147,6 +147,8 @@ class Assistant:
         question = (question or "").strip()
         if not question:
             raise QuestionError("the question is empty: type a question about the articles")
+        if not _is_valid_text(question):
+            raise QuestionError("the question is not valid Unicode text (it holds an unpaired surrogate)")
         if len(question) > self.max_question_chars:
             raise QuestionError(
                 f"the question is {len(question)} characters long; the limit is "
@@ -162,7 +164,7 @@ class Assistant:
         lang = language if language in LANGUAGES else asked
 
         started = time.perf_counter()
-        turns = list(history)[-self.history_turns :] if self.history_turns else []
+        turns = _bounded(history, self.history_turns, self.max_question_chars)
         query = self._condense(question, turns)
         timings["condense"] = time.perf_counter() - started
 
@@ -245,7 +247,7 @@ class Assistant:
                     return rewritten
             except Exception as exc:
                 log.warning("condensing the follow-up failed (%s); using the fallback", exc)
-        return f"{previous[-1]} {question}"
+        return f"{previous[-1][:_CONTEXT_CHARS]} {question}"
 
     def _extract(self, question: str, query: str, evidence: list[Evidence], language: str) -> str:
         """The evidence sentence that best answers the question, cited; '' if none does.
@@ -331,6 +333,30 @@ class Assistant:
         if problem == "grounding":
             return self._extract(question, query, evidence, asked) or raw, problem
         return (retry if retry.strip() and not _is_refusal(retry) else raw), problem
+
+
+_CONTEXT_CHARS = 300  # of the previous question, prefixed to a follow-up when no model rewrites it
+
+
+def _is_valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bounded(history: Sequence[Message], turns: int, chars: int) -> list[Message]:
+    """The last ``turns`` messages, each cut to ``chars`` characters of valid text: whatever a
+    client sends as history, the work it causes stays bounded."""
+    kept = list(history)[-turns:] if turns else []
+    return [
+        {
+            "role": str(m.get("role", "user")),
+            "content": str(m.get("content") or "")[:chars].encode("utf-8", "replace").decode("utf-8"),
+        }
+        for m in kept
+    ]
 
 
 def _model_error(exc: Exception) -> ModelError:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -263,4 +264,20 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ConventionQAError)
         return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
 
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler echoes each bad value back, and fails (a 500) on the values that
+        # are most likely to be bad: a lone surrogate cannot be encoded, NaN is not JSON. Say
+        # where and what is wrong, never the value itself.
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {
+                "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "invalid value")).encode("utf-8", "replace").decode("utf-8"),
+                "type": str(error.get("type", "value_error")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     app.add_exception_handler(ConventionQAError, known)
+    app.add_exception_handler(RequestValidationError, invalid)

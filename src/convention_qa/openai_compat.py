@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convention_qa.answering import Answer, Assistant, Message
 from convention_qa.api import error_status, sse
@@ -21,10 +21,20 @@ __all__ = ["MODEL_ID", "openai_router"]
 MODEL_ID = "convention-qa"
 
 
+MAX_CONTENT_CHARS = 100_000  # of one message's text; the question itself has a smaller limit
+
+
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[dict[str, Any]] | None = Field(None, max_length=MAX_CONTENT_CHARS)
+
+    @field_validator("content")
+    @classmethod
+    def _bounded(cls, value: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
+        if isinstance(value, list) and len(_text(value)) > MAX_CONTENT_CHARS:
+            raise ValueError(f"a message's text may hold at most {MAX_CONTENT_CHARS} characters")
+        return value
 
 
 class CompletionRequest(BaseModel):
