@@ -270,3 +270,10 @@ def test_long_history_costs_bounded_work(base: str) -> None:
     response = httpx.post(f"{base}/api/ask", json=body, timeout=60)
     assert response.status_code == 200
     assert len(response.json()["query"]) < 2 * 300 + 100, "the follow-up carries a bounded part of the history"
+
+
+def test_malformed_calls_to_the_ui_api_are_400(base: str) -> None:
+    for body in ({"data": ["Berapa negara?"]}, {"question": 1}, {}):
+        response = httpx.post(f"{base}/gradio_api/call/v2/ask", json=body)
+        assert response.status_code == 400, response.text
+        assert "malformed call" in response.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from fastapi import FastAPI, HTTPException, Request
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa.api import api_router, install_error_handlers
@@ -68,6 +71,39 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class UICallErrors:
+    """A call to Gradio's own API (/gradio_api/...) with the wrong arguments is a 400, not a 500.
+
+    Gradio checks a call's arguments by raising TypeError, ValueError or KeyError from inside
+    its routes; before any response is sent, such an error is the caller's mistake.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/gradio_api/"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except (TypeError, ValueError, KeyError) as exc:
+            if started:
+                raise
+            detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            body = json.dumps({"detail": f"malformed call to the UI's API: {detail}"}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 def make_guard(api_key: str | None) -> Any:
@@ -142,6 +178,9 @@ def create_app(factory: Factory) -> FastAPI:
         max_file_size=int(settings.max_file_mb * 1_000_000),
         auth_dependency=ui_user if settings.api_key else None,
     )
+    for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
+        if isinstance(route, Mount) and isinstance(route.app, Starlette):
+            route.app.add_middleware(UICallErrors)
     mounted.add_middleware(BodyLimit, limit=int((settings.max_file_mb * 5 + 1) * 1_000_000))
     return mounted
 
