@@ -281,4 +281,3 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ConventionQAError, known)
     app.add_exception_handler(RequestValidationError, invalid)
-

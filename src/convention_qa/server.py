@@ -27,6 +27,8 @@ __all__ = ["create_app", "ensure_index", "run"]
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_SECONDS = 3
+
 
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, whether or not they announce their size."""
@@ -205,4 +207,9 @@ def run(target: Settings | Factory) -> None:
     ensure_index(factory)
     app = create_app(factory)
     print(f"convention-qa: open http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # On SIGTERM, requests in flight get a few seconds to finish; then the server stops anyway.
+    # Ingest is crash-safe (an article counts only when all its chunks are written), so an
+    # upload cut short leaves no half-written index: the next ingest completes it.
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_SECONDS
+    )
