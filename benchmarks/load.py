@@ -6,6 +6,11 @@ Starts the server on a free loopback port with the shipped corpus, then for each
 runs that many threads posting /api/ask in a loop until the time is up (requests in flight are
 finished and counted). Prints requests/s, p50/p95 latency, errors (anything but 200) and the
 server's peak RSS. With the local model, answers queue behind one model instance by design.
+
+Then one client asks normal questions for the same time twice: alone, and while another client
+keeps abusive requests in flight (/v1/chat/completions with a 100 kB earlier user message and
+a short follow-up, the request that used to hold the embedder for minutes). Its p50/p95 in
+both runs show how much one abusive client can slow everyone else.
 """
 
 from __future__ import annotations
@@ -77,6 +82,48 @@ def run_clients(url: str, clients: int, seconds: float) -> tuple[int, int, list[
     return len(latencies), errors, latencies, time.perf_counter() - started
 
 
+ABUSE = {
+    "messages": [
+        {"role": "user", "content": "Konvensi Hanoi tentang kejahatan siber. " * 2500},  # about 100 kB
+        {"role": "assistant", "content": "Baik."},
+        {"role": "user", "content": "Dan berapa pasalnya?"},
+    ]
+}
+
+
+def abuse_rows(base: str, seconds: float) -> None:
+    print("\none client's questions, alone and with an abusive client in flight:")
+    print("| run | requests | p50 s | p95 s | errors | abusive requests (errors) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, abusive in (("alone", False), ("with abuse", True)):
+        stop = threading.Event()
+        sent, failed = [0], [0]
+
+        def abuser(stop: threading.Event = stop, sent: list[int] = sent, failed: list[int] = failed) -> None:
+            with httpx.Client(timeout=300) as session:
+                while not stop.is_set():
+                    try:
+                        failed[0] += session.post(f"{base}/v1/chat/completions", json=ABUSE).status_code >= 500
+                    except httpx.HTTPError:
+                        failed[0] += 1
+                    sent[0] += 1
+
+        thread = threading.Thread(target=abuser, daemon=True)
+        if abusive:
+            thread.start()
+            time.sleep(1)
+        count, errors, latencies, _ = run_clients(f"{base}/api/ask", 1, seconds)
+        stop.set()
+        if abusive:
+            thread.join(timeout=300)
+        ordered = sorted(latencies)
+        p95 = ordered[max(0, int(0.95 * len(ordered)) - 1)]
+        extra = f"{sent[0]} ({failed[0]})" if abusive else "-"
+        print(
+            f"| {label} | {count} | {statistics.median(latencies):.3f} | {p95:.3f} | {errors} | {extra} |", flush=True
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--llm", default="extractive")
@@ -124,6 +171,7 @@ def main() -> None:
                     f"{p95:.3f} | {errors} | {peak_rss_mb(server.pid):.0f} |",
                     flush=True,
                 )
+            abuse_rows(base, args.seconds)
         finally:
             server.terminate()
             server.wait(timeout=30)
