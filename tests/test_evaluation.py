@@ -33,6 +33,8 @@ def test_shipped_question_set_is_valid_and_covers_the_languages() -> None:
     assert any(q.turns for q in questions), "follow-up conversations"
     assert any(not q.answerable for q in questions)
     assert any("injection" in q.tags for q in questions)
+    for tag in ("metadata", "caption", "near-miss"):
+        assert {q.lang for q in questions if tag in q.tags} == {"id", "en", "vi"}, f"{tag} questions in all three"
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02binary")
     (corpus / "latin1.txt").write_bytes("résumé of the convention".encode("latin-1"))
     (corpus / "huge.txt").write_text("x " * 600_000, encoding="utf-8")
-    (corpus / "dangling.md").symlink_to(tmp_path / "missing-target.md")
+    (corpus / "dangling.md").symlink_to(corpus / "missing-target.md")  # inside the corpus, but gone
     (corpus / ".hidden.md").write_text("ignored", encoding="utf-8")
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, max_file_mb=1)
     report = ingest(store, embedder, settings)

@@ -27,20 +27,18 @@ from convention_qa.evidence import (
     resolve_citations,
     select_evidence,
 )
+from convention_qa.grounding import NOT_FOUND, answer_problem, is_refusal, may_be_refusal
 from convention_qa.llm import refusal_probability
 from convention_qa.policy import Decision, Policy, Signals, measure
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Passage, Retriever
-from convention_qa.text import answer_language, guess_language, numbers, strip_markers, tokenize
+from convention_qa.text import LANGUAGES, guess_language, tokenize
 
 __all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
-NOT_FOUND = "NOT_FOUND"
-LANGUAGES = {"id": "Indonesian", "en": "English", "vi": "Vietnamese"}
-_CODES = {name: code for code, name in LANGUAGES.items()}
 ABSTAIN_TEXT = {
     "id": "Artikel-artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
     "en": "The articles do not contain the answer to this question.",
@@ -56,11 +54,6 @@ _FOLLOW_UP = re.compile(
     r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
     r"itu|tersebut|ini|dia|ia|beliau|mereka|nya|sana|"
     r"nó|đó|ấy|này|họ|ông|bà)\b|^(and|dan|và|lalu|terus|then|so)\b|\w+nya\b",
-    re.IGNORECASE,
-)
-_REFUSALS = re.compile(
-    r"NOT[_ ]FOUND|not (?:contain|mention|provide)|tidak (?:memuat|menyebutkan|ada informasi)|"
-    r"không (?:có thông tin|chứa)",
     re.IGNORECASE,
 )
 
@@ -206,14 +199,14 @@ class Assistant:
                 raw += piece
                 if released:
                     yield piece
-                elif not _may_be_refusal(raw):
+                elif not may_be_refusal(raw):
                     released = True  # from here on, stream as it comes
                     yield raw
-            if raw.strip() and not _is_refusal(raw):
+            if raw.strip() and not is_refusal(raw):
                 raw, answer.repair = self._repair(raw, question, query, values, evidence, asked)
         timings["generate"] = time.perf_counter() - started
 
-        if not raw.strip() or _is_refusal(raw):
+        if not raw.strip() or is_refusal(raw):
             yield from self._abstain(answer, "model", announce=False)
             return
         text, citations, unsupported = resolve_citations(raw, evidence, self.retriever.idf)
@@ -323,16 +316,20 @@ class Assistant:
         that is written in another language than asked, gets one constrained retry; an answer
         still not grounded after it is replaced by the evidence sentence that best answers.
         """
-        problem = _problem(raw, question, evidence, values["language"])
+        problem = answer_problem(raw, question, evidence, values["language"])
         if problem is None:
             return raw, None
         log.info("answer %r: %s problem; retrying", raw[:80], problem)
         retry = "".join(self._generate(self._messages(values, repair=problem), {}, 0.0))
-        if retry.strip() and not _is_refusal(retry) and _problem(retry, question, evidence, values["language"]) is None:
+        if (
+            retry.strip()
+            and not is_refusal(retry)
+            and answer_problem(retry, question, evidence, values["language"]) is None
+        ):
             return retry, problem
         if problem == "grounding":
             return self._extract(question, query, evidence, asked) or raw, problem
-        return (retry if retry.strip() and not _is_refusal(retry) else raw), problem
+        return (retry if retry.strip() and not is_refusal(retry) else raw), problem
 
 
 _CONTEXT_CHARS = 300  # of the previous question, prefixed to a follow-up when no model rewrites it
@@ -365,36 +362,6 @@ def _model_error(exc: Exception) -> ModelError:
         "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
         "CONVENTION_QA_LLM=extractive to answer without a model"
     )
-
-
-def _problem(raw: str, question: str, evidence: list[Evidence], language_name: str) -> str | None:
-    """ "grounding" when the answer's numbers, or most of its words, are not in the evidence or
-    the question; "language" when it is written in another of the supported languages; else None."""
-    claim = strip_markers(raw)
-    source = " ".join(e.text() for e in evidence) + " " + question
-    if not numbers(claim) <= numbers(source):
-        return "grounding"
-    same = [e for e in evidence if e.passage.meta.get("language") in (None, _CODES.get(language_name))]
-    words = set(tokenize(claim))
-    if same and len(same) == len(evidence) and words:
-        known = set(tokenize(source))
-        if len(words & known) / len(words) < 0.5:
-            return "grounding"
-    written = answer_language(claim)
-    wanted = _CODES.get(language_name)
-    if written in LANGUAGES and wanted and written != wanted:
-        return "language"
-    return None
-
-
-def _is_refusal(raw: str) -> bool:
-    return not raw.strip() or bool(_REFUSALS.search(raw) and len(raw.strip()) < 160)
-
-
-def _may_be_refusal(text: str) -> bool:
-    """True while the text so far could still be, or already is, the NOT_FOUND reply."""
-    head = text.lstrip()
-    return NOT_FOUND.startswith(head) or head.startswith(NOT_FOUND)
 
 
 def _looks_like_follow_up(question: str) -> bool:

@@ -11,6 +11,7 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
+    "LANGUAGES",
     "STOP_WORDS",
     "anchors",
     "answer_language",
@@ -22,6 +23,7 @@ __all__ = [
     "words_of",
 ]
 
+LANGUAGES = {"id": "Indonesian", "en": "English", "vi": "Vietnamese"}  # the ones questions come in
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _ID_STOP = """

@@ -1,0 +1,49 @@
+"""Checks on a generated answer: is it a refusal, is it grounded in the evidence, is it in the
+language asked for. The assistant repairs answers that fail (see ``Assistant._repair``)."""
+
+from __future__ import annotations
+
+import re
+
+from convention_qa.evidence import Evidence
+from convention_qa.text import LANGUAGES, answer_language, numbers, strip_markers, tokenize
+
+__all__ = ["NOT_FOUND", "answer_problem", "is_refusal", "may_be_refusal"]
+
+NOT_FOUND = "NOT_FOUND"
+_CODES = {name: code for code, name in LANGUAGES.items()}
+_REFUSALS = re.compile(
+    r"NOT[_ ]FOUND|not (?:contain|mention|provide)|tidak (?:memuat|menyebutkan|ada informasi)|"
+    r"không (?:có thông tin|chứa)",
+    re.IGNORECASE,
+)
+
+
+def answer_problem(raw: str, question: str, evidence: list[Evidence], language_name: str) -> str | None:
+    """ "grounding" when the answer's numbers, or most of its words, are not in the evidence or
+    the question; "language" when it is written in another of the supported languages; else None."""
+    claim = strip_markers(raw)
+    source = " ".join(e.text() for e in evidence) + " " + question
+    if not numbers(claim) <= numbers(source):
+        return "grounding"
+    same = [e for e in evidence if e.passage.meta.get("language") in (None, _CODES.get(language_name))]
+    words = set(tokenize(claim))
+    if same and len(same) == len(evidence) and words:
+        known = set(tokenize(source))
+        if len(words & known) / len(words) < 0.5:
+            return "grounding"
+    written = answer_language(claim)
+    wanted = _CODES.get(language_name)
+    if written in LANGUAGES and wanted and written != wanted:
+        return "language"
+    return None
+
+
+def is_refusal(raw: str) -> bool:
+    return not raw.strip() or bool(_REFUSALS.search(raw) and len(raw.strip()) < 160)
+
+
+def may_be_refusal(text: str) -> bool:
+    """True while the text so far could still be, or already is, the NOT_FOUND reply."""
+    head = text.lstrip()
+    return NOT_FOUND.startswith(head) or head.startswith(NOT_FOUND)

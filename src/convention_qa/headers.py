@@ -1,0 +1,80 @@
+"""The article's header: one paragraph stating its title, outlet, URL, date and photo credits.
+
+Metadata kept only on chunks is invisible to retrieval and to the model; as a paragraph of its
+own (a chunk of kind "header") it can be retrieved, quoted and cited like any other fact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+__all__ = ["article_header", "photo_credits"]
+
+_CREDIT = re.compile(r"\((?:foto|photo|ảnh|image|gambar)\s*:\s*([^()]{1,80})\)", re.IGNORECASE)
+_MONTHS = {
+    "id": "Januari Februari Maret April Mei Juni Juli Agustus September Oktober November Desember",
+    "en": "January February March April May June July August September October November December",
+}
+# The header's labels: in the article's language, with English beside them, so that questions in
+# either language (and, through the multilingual embedder, in Vietnamese) find the header.
+_HEADER_LABELS = {
+    "id": ("Artikel", "Sumber", "Tanggal terbit", "Foto"),
+    "vi": ("Bài báo", "Nguồn", "Ngày đăng", "Ảnh"),
+}
+_HEADER_EN = ("Article", "Published by", "Published on", "Photos by")
+
+
+def photo_credits(paragraphs: list[tuple[str, str, int | None]]) -> list[str]:
+    """Names credited for the photos ("(Foto: Thanh Long)"), in order of first appearance."""
+    names: list[str] = []
+    for text, _, _ in paragraphs:
+        for match in _CREDIT.finditer(text):
+            name = match.group(1).strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def _outlet(source: str) -> str:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(source).hostname if "://" in source else None
+    return host.removeprefix("www.") if host else source
+
+
+def _spoken_date(value: str, language: str) -> str:
+    try:
+        day = dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return value
+    months = _MONTHS.get(language, _MONTHS["en"]).split()
+    if language == "vi":
+        return f"ngày {day.day} tháng {day.month} năm {day.year} ({value})"
+    return f"{day.day} {months[day.month - 1]} {day.year} ({value})"
+
+
+def article_header(title: str, language: str, source: str | None, date: str | None, credits: list[str]) -> str | None:
+    """One paragraph that states the article's title, outlet, date and photo credits, or None.
+
+    Metadata kept only on chunks is invisible to retrieval and to the model; as a paragraph of
+    its own (a chunk of kind "header") it can be retrieved, quoted and cited like any other.
+    Articles with nothing to say beyond their title (no source, date or credits) get none.
+    """
+    if not (source or date or credits):
+        return None
+    local = _HEADER_LABELS.get(language)
+
+    def label(index: int) -> str:
+        english = _HEADER_EN[index]
+        return f"{local[index]} ({english})" if local else english
+
+    parts = [f'{label(0)}: "{title}".']
+    if source:
+        outlet = _outlet(source)
+        parts.append(f"{label(1)}: {outlet}" + (f", {source}." if outlet != source else "."))
+    if date:
+        parts.append(f"{label(2)}: {_spoken_date(date, language)}.")
+    if credits:
+        parts.append(f"{label(3)}: {', '.join(credits)}.")
+    return " ".join(parts)
