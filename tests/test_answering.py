@@ -226,3 +226,30 @@ def test_answer_dict_has_the_documented_shape(retriever: Retriever) -> None:
     assert {"answer", "abstained", "citations", "timings"} <= data.keys()
     assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
     assert {"condense", "retrieve", "generate"} <= data["timings"].keys()
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "language", "problem"),
+    [
+        ("Rina Hartati [1].", "Thủ tướng Việt Nam được nhắc đến trong bài là ai?", "Vietnamese", "grounding"),
+        ("Sebanyak 96 negara [1].", "Berapa negara?", "Indonesian", "grounding"),
+        ("Dari berapa benua delegasi? [1]", "Dari berapa benua delegasi yang terdaftar?", "Indonesian", "grounding"),
+        ("Pelabuhan kapal kargo [1].", "Apa yang dibahas?", "Indonesian", "grounding"),
+        ("Negara-negara maju berkomitmen membangun kapasitas [1].", "What did they commit to?", "English", "language"),
+        ("Lieutenant General Pham Minh Chinh [1]", "Who is the prime minister?", "English", None),
+        ("Phạm Minh Chính [1]", "Thủ tướng là ai?", "Vietnamese", None),
+        ("Lima benua [1].", "Dari berapa benua delegasi yang terdaftar?", "Indonesian", None),
+        ("1.000 delegasi [1].", "Berapa delegasi?", "Indonesian", None),
+    ],
+)
+def test_answer_checks(answer: str, question: str, language: str, problem: str | None) -> None:
+    from convention_qa.evidence import Evidence
+    from convention_qa.grounding import answer_problem
+    from convention_qa.retrieval import Passage
+
+    text = (
+        "Perdana Menteri Pham Minh Chinh menegaskan tekad Vietnam. Lebih dari 1000 delegasi dari lima benua hadir. "
+        "Negara-negara maju berkomitmen membangun kapasitas."
+    )
+    evidence = [Evidence(1, Passage("c", text, {"language": "id"}, 0.9), [(0, len(text))])]
+    assert answer_problem(answer, question, evidence, language) == problem

@@ -41,14 +41,15 @@ def test_seed_noise_is_cleaned(tmp_path: Path) -> None:
 
 def test_article_header_states_title_outlet_date_and_photo_credits() -> None:
     article = load_article(SEED_ARTICLE, SEED_ARTICLE.parent)
-    first = article.blocks[0]
-    assert first.kind == "header" and [b.kind for b in article.blocks].count("header") == 1
-    header = article.text[first.start : first.end]
-    assert article.title in header
+    lines = [article.text[b.start : b.end] for b in article.blocks if b.kind == "header"]
+    assert [b.kind for b in article.blocks[:4]] == ["header"] * 4 and len(lines) == 4, "one fact a paragraph"
+    header = "\n".join(lines)
+    assert article.title in lines[0]
     assert "baoquocte.vn" in header and SEED_URL in header
     assert "26 Oktober 2025" in header and "2025-10-26" in header
     assert "Jackie Chan, Thanh Long, Gia Vu" in header, "each credited photographer once, in order"
-    assert "Sumber (Published by)" in header and "Tanggal terbit (Published on)" in header, "English labels too"
+    assert "diterbitkan oleh (published by): baoquocte.vn" in lines[1], "the outlet, then its URL"
+    assert "(publication date)" in lines[2] and "(photos by)" in lines[3], "English labels beside Indonesian"
 
 
 def test_article_without_metadata_gets_no_header(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from convention_qa.documents import Article, Block
 __all__ = ["CHUNKER_VERSION", "Chunk", "split", "split_sentences"]
 
 # Bump when the chunking rules change, so that existing indexes re-chunk their articles.
-CHUNKER_VERSION = 2  # 2: articles open with a header paragraph (title, outlet, date, credits)
+CHUNKER_VERSION = 3  # 3: articles open with header paragraphs (title, outlet, date, credits)
 
 _ABBREVIATIONS = {
     "dr", "mr", "mrs", "ms", "prof", "no", "vs", "etc", "jl", "bpk", "ir", "drs", "st",

@@ -321,8 +321,7 @@ def _parse(data: bytes, path: Path, root: Path | None) -> Article:
     source = str(meta.get("source") or meta.get("url") or source or "") or None
     date_text = _stringify_date(meta.get("date") or date)
     header = article_header(title, language, source, date_text, photo_credits(paragraphs))
-    if header:
-        paragraphs.insert(0, (header, "header", None))
+    paragraphs[:0] = [(line, "header", None) for line in header]
     text, blocks = _assemble(paragraphs)
     return Article(
         id=str(meta.get("id") or relative.with_suffix("").as_posix()),

@@ -23,6 +23,7 @@ __all__ = ["Citation", "Evidence", "format_evidence", "resolve_citations", "sele
 log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3.5  # Indonesian and English text with this tokenizer family, measured roughly
+CROSS_BUDGET = 1.5  # the budget's multiple when the best passage is in another language than the question
 _MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 
 
@@ -93,23 +94,31 @@ def select_evidence(
     they share with the question; the top passage always contributes, other passages only
     sentences that share words. Words cannot be compared across languages, so a passage in
     another language contributes its sentences in order, better-ranked passages first, except
-    that sentences holding the question's numbers and names (which read the same in every
-    language) come before the others.
+    that sentences holding the question's distinctive numbers and names (which read the same in
+    every language; a name found in most sentences is not distinctive) come first. A question
+    whose best passage is in another language gets half as much budget again: with no words
+    to pick sentences by, more of each passage must go in.
     """
-    budget = int(budget_tokens * CHARS_PER_TOKEN)
+    cross_best = bool(passages) and language is not None and passages[0].meta.get("language") not in (language, None)
+    budget = int(budget_tokens * CROSS_BUDGET * CHARS_PER_TOKEN if cross_best else budget_tokens * CHARS_PER_TOKEN)
     q_tokens = set(tokenize(question))
-    wanted = anchors(question)
+    sentences = [
+        (rank, index, span, passage.text[span[0] : span[1]])
+        for rank, passage in enumerate(passages)
+        for index, span in enumerate(split_sentences(passage.text))
+    ]
+    words = [words_of(text) for _, _, _, text in sentences]
+    wanted = {a for a in anchors(question) if sum(a in w for w in words) <= max(1, len(words) // 3)}
     scored: list[tuple[float, int, tuple[int, int]]] = []
-    for rank, passage in enumerate(passages):
-        cross = language is not None and passage.meta.get("language") not in (language, None)
-        for index, span in enumerate(split_sentences(passage.text)):
-            if cross:
-                found = len(wanted & words_of(passage.text[span[0] : span[1]])) / len(wanted) if wanted else 0.0
-                scored.append((0.5 + 0.3 * found - 0.1 * rank - 0.001 * index, rank, span))
-                continue
-            score = overlap(q_tokens, passage.text[span[0] : span[1]], weight)
-            if rank == 0 or score > 0:
-                scored.append((score + (0.2 if rank == 0 else 0.0) - 0.01 * rank, rank, span))
+    for (rank, index, span, text), found_words in zip(sentences, words, strict=True):
+        passage = passages[rank]
+        if language is not None and passage.meta.get("language") not in (language, None):
+            found = len(wanted & found_words) / len(wanted) if wanted else 0.0
+            scored.append((0.5 + 0.3 * found - 0.1 * rank - 0.001 * index, rank, span))
+            continue
+        score = overlap(q_tokens, text, weight)
+        if rank == 0 or score > 0:
+            scored.append((score + (0.2 if rank == 0 else 0.0) - 0.01 * rank, rank, span))
     scored.sort(key=lambda item: -item[0])
     chosen: dict[int, list[tuple[int, int]]] = {}
     used = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from convention_qa.evidence import Evidence
-from convention_qa.text import LANGUAGES, answer_language, numbers, strip_markers, tokenize
+from convention_qa.text import LANGUAGES, anchors, answer_language, numbers, strip_markers, tokenize, words_of
 
 __all__ = ["NOT_FOUND", "answer_problem", "is_refusal", "may_be_refusal"]
 
@@ -20,14 +20,26 @@ _REFUSALS = re.compile(
 
 
 def answer_problem(raw: str, question: str, evidence: list[Evidence], language_name: str) -> str | None:
-    """ "grounding" when the answer's numbers, or most of its words, are not in the evidence or
-    the question; "language" when it is written in another of the supported languages; else None."""
+    """Why an answer cannot stand as it is, or None.
+
+    "grounding": a number in it is in neither the evidence nor the question; it brings in names
+    (capitalised words not in the question) none of which the evidence has; within the
+    evidence's language, most of its words are not in the evidence or the question; or it only
+    repeats the question. "language": it is written in another of the supported languages than
+    the one asked for.
+    """
     claim = strip_markers(raw)
     source = " ".join(e.text() for e in evidence) + " " + question
     if not numbers(claim) <= numbers(source):
         return "grounding"
+    evidence_words = words_of(" ".join(e.text() for e in evidence))
+    names = anchors(claim) - numbers(claim) - words_of(question)  # names the answer brings in
+    if names and not names & evidence_words:
+        return "grounding"
+    words = {w for w in tokenize(claim) if not w.isdigit()}  # numbers were checked above
+    if words and words <= set(tokenize(question)) and numbers(claim) <= numbers(question):
+        return "grounding"  # an echo of the question answers nothing
     same = [e for e in evidence if e.passage.meta.get("language") in (None, _CODES.get(language_name))]
-    words = set(tokenize(claim))
     if same and len(same) == len(evidence) and words:
         known = set(tokenize(source))
         if len(words & known) / len(words) < 0.5:

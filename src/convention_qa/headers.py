@@ -19,10 +19,10 @@ _MONTHS = {
 # The header's labels: in the article's language, with English beside them, so that questions in
 # either language (and, through the multilingual embedder, in Vietnamese) find the header.
 _HEADER_LABELS = {
-    "id": ("Artikel", "Sumber", "Tanggal terbit", "Foto"),
-    "vi": ("Bài báo", "Nguồn", "Ngày đăng", "Ảnh"),
+    "id": ("Judul artikel", "Artikel ini diterbitkan oleh", "Tanggal terbit artikel", "Foto dalam artikel oleh"),
+    "vi": ("Tiêu đề bài báo", "Bài báo được đăng trên", "Ngày đăng bài báo", "Ảnh trong bài báo"),
 }
-_HEADER_EN = ("Article", "Published by", "Published on", "Photos by")
+_HEADER_EN = ("article title", "published by", "publication date", "photos by")
 
 
 def photo_credits(paragraphs: list[tuple[str, str, int | None]]) -> list[str]:
@@ -54,27 +54,27 @@ def _spoken_date(value: str, language: str) -> str:
     return f"{day.day} {months[day.month - 1]} {day.year} ({value})"
 
 
-def article_header(title: str, language: str, source: str | None, date: str | None, credits: list[str]) -> str | None:
-    """One paragraph that states the article's title, outlet, date and photo credits, or None.
+def article_header(title: str, language: str, source: str | None, date: str | None, credits: list[str]) -> list[str]:
+    """Short paragraphs that state the article's title, outlet and URL, date and photo credits.
 
-    Metadata kept only on chunks is invisible to retrieval and to the model; as a paragraph of
-    its own (a chunk of kind "header") it can be retrieved, quoted and cited like any other.
-    Articles with nothing to say beyond their title (no source, date or credits) get none.
+    One fact a paragraph, each its own chunk, so a question about one of them finds a short,
+    focused passage, and the header never crowds the body out of the evidence. Articles with
+    nothing to say beyond their title (no source, date or credits) get none.
     """
     if not (source or date or credits):
-        return None
+        return []
     local = _HEADER_LABELS.get(language)
 
     def label(index: int) -> str:
         english = _HEADER_EN[index]
-        return f"{local[index]} ({english})" if local else english
+        return f"{local[index]} ({english})" if local else english[0].upper() + english[1:]
 
-    parts = [f'{label(0)}: "{title}".']
+    lines = [f'{label(0)}: "{title}".']
     if source:
         outlet = _outlet(source)
-        parts.append(f"{label(1)}: {outlet}" + (f", {source}." if outlet != source else "."))
+        lines.append(f"{label(1)}: {outlet}" + (f", {source}." if outlet != source else "."))
     if date:
-        parts.append(f"{label(2)}: {_spoken_date(date, language)}.")
+        lines.append(f"{label(2)}: {_spoken_date(date, language)}.")
     if credits:
-        parts.append(f"{label(3)}: {', '.join(credits)}.")
-    return " ".join(parts)
+        lines.append(f"{label(3)}: {', '.join(credits)}.")
+    return lines
