@@ -253,3 +253,13 @@ def test_answer_checks(answer: str, question: str, language: str, problem: str |
     )
     evidence = [Evidence(1, Passage("c", text, {"language": "id"}, 0.9), [(0, len(text))])]
     assert answer_problem(answer, question, evidence, language) == problem
+
+
+def test_model_refusal_yields_to_the_policy_once(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["NOT_FOUND", "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
+    answer = Assistant(retriever, model, policy=Policy()).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert not answer.abstained and answer.repair == "refusal" and "69 negara" in answer.text
+    assert "Do not reply NOT_FOUND" in str(model.prompts[1][1].content)
+    stubborn = ScriptedChatModel(replies=["NOT_FOUND"])
+    answer = Assistant(retriever, stubborn, policy=Policy()).answer("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    assert answer.abstained and answer.abstain_reason == "model" and len(stubborn.prompts) == 2

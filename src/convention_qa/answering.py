@@ -73,7 +73,7 @@ class Answer:
     abstain_reason: str | None = None  # off-corpus | policy | model | uncited
     confidence: float | None = None  # the policy's probability that the articles answer it
     signals: Signals | None = None
-    repair: str | None = None  # why the model's first answer was replaced: grounding | language
+    repair: str | None = None  # why the model's first answer was replaced: grounding | language | refusal
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,8 +202,17 @@ class Assistant:
                 elif not may_be_refusal(raw):
                     released = True  # from here on, stream as it comes
                     yield raw
-            if raw.strip() and not is_refusal(raw):
+            if self.policy is not None and is_refusal(raw):
+                # The policy, which already weighed the model's own inclination to refuse, says
+                # the passages answer this: one decision, so ask once more without the way out.
+                retry = "".join(self._generate(self._messages(values, repair="refusal"), {}, 0.0))
+                if retry.strip() and not is_refusal(retry):
+                    raw, answer.repair = retry, "refusal"
+                    yield raw
+            if raw.strip() and not is_refusal(raw) and answer.repair is None:
                 raw, answer.repair = self._repair(raw, question, query, values, evidence, asked)
+            elif answer.repair == "refusal":
+                raw = self._repair(raw, question, query, values, evidence, asked)[0]
         timings["generate"] = time.perf_counter() - started
 
         if not raw.strip() or is_refusal(raw):
