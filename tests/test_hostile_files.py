@@ -29,6 +29,7 @@ def broken_files() -> dict[str, bytes]:
         "tab-front.md": b"---\ntitle: [unclosed\n---\nText.\n",
         "typed-front.md": b"---\ntitle: !!python/object:os.system ls\n---\nText.\n",
         "number-id.md": b"---\nid: 12\ntitle: 3.5\nlanguage: 7\n---\nAngka sebagai metadata.\n",
+        "surrogate.md": b'---\nid: "surrogate"\ntitle: "\\ud800 judul"\nsource: "\\udfff"\n---\nTeks &#xD800; biasa.\n',
         "binary.txt": bytes(range(256)) * 4,
         "nul.md": b"text\x00more",
         "garbage.pdf": b"%PDF-1.7\n" + os.urandom(2000),
@@ -56,6 +57,7 @@ def test_no_broken_file_stops_an_ingest_or_costs_indexed_articles(
     assert "day is out of range" in failed["bad-date.md"] or "cannot be parsed" in failed["bad-date.md"]
     assert {"garbage.pdf", "truncated.pdf", "nul.md"} <= failed.keys()
     assert "number-id" not in failed and "12" in store.documents(), "odd but valid metadata is read as text"
+    assert store.documents()["surrogate"].meta["title"] == "\ufffd judul", "escaped lone surrogates become U+FFFD"
     again = ingest(store, embedder, settings)
     assert {f.path for f in again.failed} == set(failed), "the same files fail the same way, nothing else"
 

@@ -322,14 +322,22 @@ def _parse(data: bytes, path: Path, root: Path | None) -> Article:
     date_text = _stringify_date(meta.get("date") or date)
     header = article_header(title, language, source, date_text, photo_credits(paragraphs))
     paragraphs[:0] = [(line, "header", None) for line in header]
-    text, blocks = _assemble(paragraphs)
+    text, blocks = _assemble([(_valid(t), kind, page) for t, kind, page in paragraphs])
     return Article(
-        id=str(meta.get("id") or relative.with_suffix("").as_posix()),
-        title=title,
+        id=_valid(str(meta.get("id") or relative.with_suffix("").as_posix())),
+        title=_valid(title),
         text=text,
         blocks=blocks,
-        language=language,
-        source=source,
-        date=date_text,
+        language=_valid(language),
+        source=_valid(source) if source else None,
+        date=_valid(date_text) if date_text else None,
         path=relative.as_posix(),
     )
+
+
+def _valid(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (from a YAML or HTML escape) becomes U+FFFD,
+    the same number of characters, so spans stay exact."""
+    if text.isascii():
+        return text
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)

@@ -25,7 +25,7 @@ from langchain_core.embeddings import Embeddings
 from convention_qa.chunking import CHUNKER_VERSION, Chunk, split
 from convention_qa.config import Settings
 from convention_qa.documents import Article, parse_article, read_file
-from convention_qa.errors import ConfigError, DocumentError
+from convention_qa.errors import ConfigError, DocumentError, StoreError
 from convention_qa.index import Store, StoredDoc
 
 __all__ = ["UPLOAD_FOLDER", "Failure", "IngestReport", "ingest", "ingest_lock", "outside_problem", "scan_corpus"]
@@ -155,6 +155,33 @@ def _write(store: Store, embedder: Embeddings, group: list[_Pending]) -> int:
     return len(new_ids)
 
 
+def _write_each_or_fail(
+    store: Store, embedder: Embeddings, group: list[_Pending], report: IngestReport
+) -> list[_Pending]:
+    """Write a group in one go; if that fails, article by article, so that the one the store
+    refuses is reported as failed (keeping what it had) and the others are written."""
+    try:
+        report.embedded += _write(store, embedder, group)
+        return group
+    except StoreError:
+        raise  # the store itself is unreachable: nothing can be written
+    except Exception:
+        if len(group) == 1:
+            raise
+    written = []
+    for item in group:
+        try:
+            report.embedded += _write(store, embedder, [item])
+            written.append(item)
+        except StoreError:
+            raise
+        except Exception as exc:
+            path = item.article.path or item.article.id
+            log.warning("could not write %s: %s", path, exc)
+            report.failed.append(Failure(path, f"cannot be indexed ({type(exc).__name__}: {exc})"))
+    return written
+
+
 def ingest(
     store: Store,
     embedder: Embeddings,
@@ -211,9 +238,8 @@ def ingest(
     for index, item in enumerate(pending):
         group.append(item)
         if sum(len(p.chunks) for p in group) >= settings.embed_batch_size or index == len(pending) - 1:
-            report.embedded += _write(store, embedder, group)
             done += sum(len(p.chunks) for p in group)
-            for written in group:
+            for written in _write_each_or_fail(store, embedder, group, report):
                 if written.new:
                     report.added += 1
                 else:
