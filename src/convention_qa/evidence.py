@@ -139,11 +139,16 @@ def format_evidence(evidence: list[Evidence]) -> str:
 
 
 def _supporting(claim: str, item: Evidence) -> list[str]:
+    """The one or two sentences of the cited evidence that back the claim: the best match, and
+    a second only when it matches nearly as well (a sentence that merely shares a word with the
+    claim is not highlighted as its support)."""
     tokens = set(tokenize(claim))
     sentences = [item.passage.text[s:e] for s, e in item.sentences]
-    ranked = sorted(sentences, key=lambda s: -overlap(tokens, s))
-    best = [s for s in ranked if overlap(tokens, s) > 0][:2]
-    return best or sentences[:1]
+    scored = sorted(((overlap(tokens, s), s) for s in sentences), key=lambda pair: -pair[0])
+    if not scored or scored[0][0] <= 0:
+        return sentences[:1]
+    top = scored[0][0]
+    return [s for score, s in scored[:2] if score >= 0.6 * top]
 
 
 def resolve_citations(
