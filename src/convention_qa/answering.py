@@ -32,7 +32,7 @@ from convention_qa.llm import refusal_probability
 from convention_qa.policy import Decision, Policy, Signals, measure
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Passage, Retriever
-from convention_qa.text import LANGUAGES, guess_language, tokenize
+from convention_qa.text import LANGUAGES, guess_language, tokenize, valid_text
 
 __all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
 
@@ -140,7 +140,7 @@ class Assistant:
         question = (question or "").strip()
         if not question:
             raise QuestionError("the question is empty: type a question about the articles")
-        if not _is_valid_text(question):
+        if valid_text(question) != question:
             raise QuestionError("the question is not valid Unicode text (it holds an unpaired surrogate)")
         if len(question) > self.max_question_chars:
             raise QuestionError(
@@ -209,10 +209,9 @@ class Assistant:
                 if retry.strip() and not is_refusal(retry):
                     raw, answer.repair = retry, "refusal"
                     yield raw
-            if raw.strip() and not is_refusal(raw) and answer.repair is None:
-                raw, answer.repair = self._repair(raw, question, query, values, evidence, asked)
-            elif answer.repair == "refusal":
-                raw = self._repair(raw, question, query, values, evidence, asked)[0]
+            if not is_refusal(raw):
+                raw, problem = self._repair(raw, question, query, values, evidence, asked)
+                answer.repair = answer.repair or problem
         timings["generate"] = time.perf_counter() - started
 
         if not raw.strip() or is_refusal(raw):
@@ -344,24 +343,12 @@ class Assistant:
 _CONTEXT_CHARS = 300  # of the previous question, prefixed to a follow-up when no model rewrites it
 
 
-def _is_valid_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _bounded(history: Sequence[Message], turns: int, chars: int) -> list[Message]:
     """The last ``turns`` messages, each cut to ``chars`` characters of valid text: whatever a
     client sends as history, the work it causes stays bounded."""
     kept = list(history)[-turns:] if turns else []
     return [
-        {
-            "role": str(m.get("role", "user")),
-            "content": str(m.get("content") or "")[:chars].encode("utf-8", "replace").decode("utf-8"),
-        }
-        for m in kept
+        {"role": str(m.get("role", "user")), "content": valid_text(str(m.get("content") or "")[:chars])} for m in kept
     ]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from convention_qa.errors import EmbedderError
+from convention_qa.text import valid_text
 
 __all__ = [
     "BUILTIN_EMBEDDERS",
@@ -49,7 +50,7 @@ LOCK_BATCH = 4  # texts embedded per hold of the engine lock, so queries interle
 
 def fit_input(text: str, limit: int = MAX_EMBED_CHARS) -> str:
     """``text`` cut to ``limit`` characters, lone surrogates replaced: always safe to embed."""
-    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+    return valid_text(text[:limit])
 
 
 class E5Embeddings(Embeddings):

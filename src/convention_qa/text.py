@@ -20,6 +20,7 @@ __all__ = [
     "numbers",
     "strip_markers",
     "tokenize",
+    "valid_text",
     "words_of",
 ]
 
@@ -129,6 +130,11 @@ def anchors(text: str) -> set[str]:
 
 
 _MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid UTF-8: unpaired surrogates (from JSON or YAML escapes) become "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def words_of(text: str) -> set[str]:
