@@ -50,15 +50,15 @@ def bench_answers(llm: str, count: int, models_dir: Path | None) -> None:
         questions = read_question_file(ROOT / "eval" / "seed.yaml")
         single = [q for q in questions if not q.turns and q.answerable][:count]
         follow = [q for q in questions if q.turns][: max(1, count // 4)]
-        assistant.answer(single[0].question)  # warm-up: loads the model, builds BM25
+        assistant.ask(single[0].question)  # warm-up: loads the model, builds BM25
         timings = []
         for q in single:
-            timings.append(assistant.answer(q.question).timings)
+            timings.append(assistant.ask(q.question).timings)
         for q in follow:
             history = []
             for turn in q.turns:
                 history += [{"role": "user", "content": turn}, {"role": "assistant", "content": "..."}]
-            timings.append(assistant.answer(q.question, history).timings)
+            timings.append(assistant.ask(q.question, history).timings)
         print(f"\nanswers with llm={llm} ({len(single)} questions, {len(follow)} follow-ups):")
         stage_table(timings)
 

@@ -153,7 +153,7 @@ def off_corpus_check(eval_data: Path, policy: Policy) -> None:
         for name in ("idk_mrc_valid", "facqa_valid", "xling_en_dev"):
             for q in read_jsonl_set(eval_data / name)[1]:
                 hits = retriever.retrieve(q.question, 1)
-                same = bool(hits) and hits[0].meta.get("language") == guess_language(q.question)
+                same = bool(hits) and hits[0].meta.language == guess_language(q.question)
                 stopped[same][1] += 1
                 stopped[same][0] += int(not hits or policy.off_corpus(hits[0].score, same))
     for same, (count, total) in stopped.items():

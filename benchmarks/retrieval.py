@@ -47,9 +47,13 @@ def langchain_docs_ranker(corpus: Path) -> Ranker:
     """Chroma + MiniLM + RecursiveCharacterTextSplitter(1000, 200) + similarity_search(k=...)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
-    from langchain_chroma import Chroma
     from langchain_core.documents import Document
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    try:
+        from langchain_chroma import Chroma
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+    except ImportError:
+        raise SystemExit("the baseline needs the bench extra: pip install -e '.[bench]'") from None
 
     docs = []
     for path in sorted(corpus.glob("*.md")):

@@ -20,7 +20,10 @@ from convention_qa.index import Store, open_store
 from .fakes import HashingEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_ARTICLE = ROOT / "corpus" / "hanoi-convention-high-level-session.md"
+# A frozen copy of the shipped article: tests that rely on its facts read this, so that editing
+# corpus/ cannot break them.
+FROZEN_CORPUS = ROOT / "tests" / "data" / "corpus"
+SEED_ARTICLE = FROZEN_CORPUS / "hanoi-convention-high-level-session.md"
 
 
 @pytest.fixture(autouse=True)

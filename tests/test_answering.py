@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from convention_qa.answering import ABSTAIN_TEXT, Answer, Assistant
-from convention_qa.config import Settings
+from convention_qa.answering import ABSTAIN_TEXT, Assistant
+from convention_qa.config import AnswerConfig, Settings
+from convention_qa.contract import Event, Final, Token
 from convention_qa.errors import ModelError, QuestionError
 from convention_qa.evidence import resolve_citations, select_evidence
 from convention_qa.index import Store
@@ -23,12 +24,16 @@ def retriever(store: Store, embedder: HashingEmbeddings, settings: Settings) -> 
     return Retriever(store, embedder)
 
 
-def make(retriever: Retriever, model: object = None, **options: object) -> Assistant:
-    return Assistant(retriever, model, **options)  # type: ignore[arg-type]
+def make(retriever: Retriever, model: object = None, **config: int) -> Assistant:
+    return Assistant(retriever, model, config=AnswerConfig(**config))  # type: ignore[arg-type]
+
+
+def stream(assistant: Assistant, question: str) -> list[Event]:
+    return list(assistant.stream(assistant.request(question)))
 
 
 def test_extractive_answer_cites_the_passage_with_the_fact(retriever: Retriever, settings: Settings) -> None:
-    answer = make(retriever).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = make(retriever).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert not answer.abstained
     [citation] = answer.citations
     assert "69 negara" in answer.text and f"[{citation.n}]" in answer.text
@@ -45,7 +50,7 @@ def test_extractive_answer_cites_the_passage_with_the_fact(retriever: Retriever,
 
 def test_model_answer_keeps_valid_markers_and_drops_the_rest(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani konvensi [1]. Upacaranya khidmat [9]."])
-    answer = make(retriever, model).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = make(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert "[9]" not in answer.text
     assert answer.citations and all(1 <= c.n <= 4 for c in answer.citations)
     assert re.match(r"Sebanyak 69 negara menandatangani konvensi \[\d\]\.", answer.text)
@@ -60,7 +65,7 @@ def test_claim_not_backed_by_its_citation_is_flagged(retriever: Retriever) -> No
 
 def test_answer_with_a_number_not_in_the_evidence_is_repaired(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Sebanyak 96 negara [1]."])  # the retry says the same
-    answer = make(retriever, model).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = make(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert answer.repair == "grounding" and len(model.prompts) == 2, "one constrained retry"
     assert "take the answer from the evidence" in str(model.prompts[1][1].content)
     assert "96" not in answer.text and "69 negara" in answer.text, "then the evidence sentence that answers"
@@ -69,7 +74,7 @@ def test_answer_with_a_number_not_in_the_evidence_is_repaired(retriever: Retriev
 
 def test_answer_in_the_wrong_language_is_retried_in_the_asked_one(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Ada 69 negara yang menandatangani [1].", "69 countries signed it [1]."])
-    answer = make(retriever, model).answer("Berapa negara yang menandatangani Konvensi Hanoi?", language="en")
+    answer = make(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?", language="en")
     assert re.fullmatch(r"69 countries signed it \[\d\]\.", answer.text) and answer.repair == "language"
     assert "write the answer in English" in str(model.prompts[1][1].content)
     assert answer.language == "en" and answer.question_language == "id"
@@ -77,9 +82,9 @@ def test_answer_in_the_wrong_language_is_retried_in_the_asked_one(retriever: Ret
 
 def test_answer_language_does_not_change_how_the_question_is_read(retriever: Retriever) -> None:
     question = "Berapa negara yang menandatangani Konvensi Hanoi?"
-    asked = make(retriever, ScriptedChatModel(replies=["69 [1]."])).answer(question)
+    asked = make(retriever, ScriptedChatModel(replies=["69 [1]."])).ask(question)
     model = ScriptedChatModel(replies=["69 [1]."])
-    english = make(retriever, model).answer(question, language="en")
+    english = make(retriever, model).ask(question, language="en")
     assert english.question_language == asked.question_language == "id"
     assert english.signals == asked.signals, "same retrieval, same evidence, same signals"
     assert english.language == "en" and "Answer in English." in str(model.prompts[0][1].content)
@@ -89,12 +94,12 @@ def test_policy_abstains_before_generating_and_says_why(retriever: Retriever) ->
     refuses = LogisticModel(("refusal",), (-50.0,), 0.0, (0.5,), (0.1,), threshold=0.5)
     policy = Policy(with_refusal=refuses)
     unsure = ScriptedChatModel(replies=["69 [1]."], refusal=0.9)
-    answer = Assistant(retriever, unsure, policy=policy).answer("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    answer = Assistant(retriever, unsure, policy=policy).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
     assert answer.abstained and answer.abstain_reason == "policy" and unsure.prompts == []
     assert answer.signals is not None and answer.signals.refusal == 0.9
     assert answer.confidence is not None and answer.confidence < 0.5
     sure = ScriptedChatModel(replies=["69 [1]."], refusal=0.01)
-    answer = Assistant(retriever, sure, policy=policy).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = Assistant(retriever, sure, policy=policy).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert not answer.abstained and answer.confidence is not None and answer.confidence > 0.5
     assert sure.probes and sure.probes[0] == sure.prompts[0], "the probe reads the answer prompt itself"
 
@@ -103,7 +108,7 @@ def test_model_without_refusal_probability_uses_the_other_model(retriever: Retri
     never = LogisticModel(("score",), (1.0,), -100.0, (0.0,), (1.0,), threshold=0.5)
     always = LogisticModel(("score",), (1.0,), 100.0, (0.0,), (1.0,), threshold=0.5)
     model = ScriptedChatModel(replies=["69 [1]."], refusal=None)
-    answer = Assistant(retriever, model, policy=Policy(with_refusal=never, without_refusal=always)).answer(
+    answer = Assistant(retriever, model, policy=Policy(with_refusal=never, without_refusal=always)).ask(
         "Berapa negara yang menandatangani Konvensi Hanoi?"
     )
     assert not answer.abstained and answer.signals is not None and answer.signals.refusal is None
@@ -121,29 +126,30 @@ def test_model_saying_not_found_is_an_abstention_in_the_question_language(
     retriever: Retriever, question: str, language: str
 ) -> None:
     model = ScriptedChatModel(replies=["NOT_FOUND"])
-    events = list(make(retriever, model).stream(question))
-    answer = events[-1]
-    assert isinstance(answer, Answer)
+    events = stream(make(retriever, model), question)
+    final = events[-1]
+    assert isinstance(final, Final)
+    answer = final.answer
     assert answer.abstained and answer.text == ABSTAIN_TEXT[language]
     assert answer.citations == [] and answer.passages, "closest passages are offered instead"
-    assert not any(isinstance(e, str) and "NOT_FOUND" in e for e in events)
-    assert language in {"id", "en", "vi"} and answer.language == language
+    assert not any(isinstance(e, Token) and "NOT_FOUND" in e.text for e in events)
+    assert answer.language == answer.question_language == language
 
 
 def test_off_corpus_question_abstains_without_asking_the_model(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Invented answer [1]."])
     assistant = Assistant(retriever, model, policy=Policy(floor_same=0.99, floor_cross=0.99))
-    answer = assistant.answer("Siapa pemenang piala dunia 2022?")
+    answer = assistant.ask("Siapa pemenang piala dunia 2022?")
     assert answer.abstained and answer.abstain_reason == "off-corpus"
     assert model.prompts == [] and model.probes == [], "no model call for a clearly off-corpus question"
 
 
 def test_streaming_yields_pieces_then_the_answer(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
-    events = list(make(retriever, model).stream("Berapa negara yang menandatangani?"))
-    pieces = [e for e in events if isinstance(e, str)]
-    assert len(pieces) > 3 and isinstance(events[-1], Answer)
-    assert "".join(pieces).strip() == events[-1].text
+    events = stream(make(retriever, model), "Berapa negara yang menandatangani?")
+    pieces = [e.text for e in events if isinstance(e, Token)]
+    assert len(pieces) > 3 and isinstance(events[-1], Final)
+    assert "".join(pieces).strip() == events[-1].answer.text
 
 
 def test_follow_up_is_condensed_by_the_model(retriever: Retriever) -> None:
@@ -154,7 +160,7 @@ def test_follow_up_is_condensed_by_the_model(retriever: Retriever) -> None:
         {"role": "user", "content": "Apa itu Konvensi Hanoi?"},
         {"role": "assistant", "content": "Konvensi PBB tentang kejahatan siber [1]."},
     ]
-    answer = make(retriever, model).answer("Berapa pasalnya?", history)
+    answer = make(retriever, model).ask("Berapa pasalnya?", history)
     assert answer.query == "Berapa pasal yang dimiliki Konvensi Hanoi?"
     assert "Apa itu Konvensi Hanoi?" in str(model.prompts[0][0].content)
     assert any("68 pasal" in c.text for c in answer.citations)
@@ -165,16 +171,16 @@ def test_follow_up_without_a_model_uses_the_previous_question(retriever: Retriev
         {"role": "user", "content": "Berapa pasal dalam Konvensi Hanoi?"},
         {"role": "assistant", "content": "68 [1]"},
     ]
-    answer = make(retriever).answer("Dan berapa negara yang menandatanganinya?", history)
+    answer = make(retriever).ask("Dan berapa negara yang menandatanganinya?", history)
     assert answer.query.startswith("Berapa pasal dalam Konvensi Hanoi?")
-    standalone = make(retriever).answer("Berapa negara yang menandatangani Konvensi Hanoi?", history)
+    standalone = make(retriever).ask("Berapa negara yang menandatangani Konvensi Hanoi?", history)
     assert standalone.query == "Berapa negara yang menandatangani Konvensi Hanoi?"
 
 
 def test_extractive_follow_up_answers_the_follow_up_not_the_previous_question(retriever: Retriever) -> None:
-    first = make(retriever).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    first = make(retriever).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
-    answer = make(retriever).answer("Dan berapa pasal yang dimilikinya?", history)
+    answer = make(retriever).ask("Dan berapa pasal yang dimilikinya?", history)
     assert "69 negara" in first.text
     assert "68 pasal" in answer.text and "69 negara" not in answer.text
 
@@ -182,14 +188,14 @@ def test_extractive_follow_up_answers_the_follow_up_not_the_previous_question(re
 def test_history_is_bounded(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Konvensi Hanoi", "Ada 68 pasal [1]."])
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(40)]
-    make(retriever, model, history_turns=4).answer("Berapa pasalnya?", history)
+    make(retriever, model, history_turns=4).ask("Berapa pasalnya?", history)
     condense_prompt = str(model.prompts[0][0].content)
     assert "turn 39" in condense_prompt and "turn 35" not in condense_prompt
 
 
 def test_evidence_is_sentences_under_the_token_budget(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Ada 68 pasal [1]."])
-    make(retriever, model, evidence_tokens=60).answer("Berapa pasal dalam Konvensi Hanoi?")
+    make(retriever, model, evidence_tokens=60).ask("Berapa pasal dalam Konvensi Hanoi?")
     prompt = str(model.prompts[0][1].content)
     evidence = prompt.split("Evidence:")[1].split("Question:")[0]
     assert "68 pasal" in evidence
@@ -203,7 +209,7 @@ def test_document_text_is_data_not_instructions(
     (corpus / "planted.md").write_text(f"---\ntitle: Planted\n---\n{planted}\n", encoding="utf-8")
     ingest(store, embedder, settings)
     model = ScriptedChatModel(replies=["NOT_FOUND"])
-    make(Retriever(store, embedder), model, k=6).answer("Konvensi Hanoi instruksi PWNED?")
+    make(Retriever(store, embedder), model, k=6).ask("Konvensi Hanoi instruksi PWNED?")
     system, human = model.prompts[0]
     assert "PWNED" not in str(system.content), "document text never reaches the system prompt"
     assert "not instructions" in str(system.content)
@@ -213,16 +219,18 @@ def test_document_text_is_data_not_instructions(
 @pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
 def test_bad_questions_are_refused_with_a_reason(retriever: Retriever, question: str) -> None:
     with pytest.raises(QuestionError, match=r"empty|limit is 2000"):
-        make(retriever).answer(question)
+        make(retriever).ask(question)
 
 
 def test_unreachable_model_is_a_clear_error(retriever: Retriever) -> None:
     with pytest.raises(ModelError, match="CONVENTION_QA_LLM=extractive"):
-        make(retriever, UnreachableChatModel()).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+        make(retriever, UnreachableChatModel()).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
 
 
-def test_answer_dict_has_the_documented_shape(retriever: Retriever) -> None:
-    data = make(retriever).answer("Berapa negara yang menandatangani Konvensi Hanoi?").to_dict()
+def test_answer_json_has_the_documented_shape(retriever: Retriever) -> None:
+    data = (
+        make(retriever).ask("Berapa negara yang menandatangani Konvensi Hanoi?").model_dump(mode="json", by_alias=True)
+    )
     assert {"answer", "abstained", "citations", "timings"} <= data.keys()
     assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
     assert {"condense", "retrieve", "generate"} <= data["timings"].keys()
@@ -257,9 +265,9 @@ def test_answer_checks(answer: str, question: str, language: str, problem: str |
 
 def test_model_refusal_yields_to_the_policy_once(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["NOT_FOUND", "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
-    answer = Assistant(retriever, model, policy=Policy()).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = Assistant(retriever, model, policy=Policy()).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert not answer.abstained and answer.repair == "refusal" and "69 negara" in answer.text
     assert "Do not reply NOT_FOUND" in str(model.prompts[1][1].content)
     stubborn = ScriptedChatModel(replies=["NOT_FOUND"])
-    answer = Assistant(retriever, stubborn, policy=Policy()).answer("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    answer = Assistant(retriever, stubborn, policy=Policy()).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
     assert answer.abstained and answer.abstain_reason == "model" and len(stubborn.prompts) == 2

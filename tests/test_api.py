@@ -6,6 +6,8 @@ The official openai client and gradio_client talk to it as any user's tool would
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from convention_qa.factory import Factory
 from convention_qa.ingest import ingest
 from convention_qa.server import create_app
 
+from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel
 from .servers import free_port
 
@@ -51,6 +54,21 @@ def base(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the tests that change nothing it holds (starting one per test is slow)."""
+    root = tmp_path_factory.mktemp("shared")
+    (root / "corpus").mkdir()
+    shutil.copy(SEED_ARTICLE, root / "corpus" / SEED_ARTICLE.name)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(name)
+        url, server, thread = start_server(Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off"))
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
 @pytest.fixture
 def model_base(settings: Settings) -> Iterator[str]:
     model = ScriptedChatModel(replies=[SHORT_ANSWER])
@@ -60,8 +78,10 @@ def model_base(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_ask_returns_the_answer_shape(base: str) -> None:
-    data = httpx.post(f"{base}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"}).json()
+def test_ask_returns_the_answer_shape(shared: str) -> None:
+    data = httpx.post(
+        f"{shared}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"}
+    ).json()
     assert {"answer", "abstained", "citations", "timings"} <= data.keys()
     assert "69 negara" in data["answer"] and data["citations"][0]["n"] >= 1
     assert {"n", "doc_id", "title", "source", "text", "start", "end"} <= data["citations"][0].keys()
@@ -135,14 +155,14 @@ def test_search_documents_upload_and_delete(base: str, settings: Settings) -> No
         ("post", "/v1/chat/completions", {"json": {"messages": [{"role": "assistant", "content": "hi"}]}}, 400),
     ],
 )
-def test_bad_input_is_a_clear_4xx(base: str, method: str, path: str, kwargs: dict[str, Any], status: int) -> None:
-    response = httpx.request(method.upper(), f"{base}{path}", **kwargs)
+def test_bad_input_is_a_clear_4xx(shared: str, method: str, path: str, kwargs: dict[str, Any], status: int) -> None:
+    response = httpx.request(method.upper(), f"{shared}{path}", **kwargs)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
 
 
-def test_huge_body_is_refused_before_it_is_read(base: str) -> None:
-    response = httpx.post(f"{base}/api/ask", content=b"x" * 120_000_000, headers={"content-type": "application/json"})
+def test_huge_body_is_refused_before_it_is_read(shared: str) -> None:
+    response = httpx.post(f"{shared}/api/ask", content=b"x" * 120_000_000, headers={"content-type": "application/json"})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
 
 
@@ -217,8 +237,8 @@ def test_api_key_guards_every_route(settings: Settings) -> None:
         thread.join(timeout=10)
 
 
-def test_health(base: str) -> None:
-    data = httpx.get(f"{base}/health").json()
+def test_health(shared: str) -> None:
+    data = httpx.get(f"{shared}/health").json()
     assert data["status"] == "ok" and data["chunks"] > 5 and data["llm"] == "extractive"
 
 
@@ -255,25 +275,25 @@ ODD_BODIES = [
 
 
 @pytest.mark.parametrize("path", ["/api/ask", "/api/chat", "/v1/chat/completions"])
-def test_odd_json_values_are_4xx_never_5xx(base: str, path: str) -> None:
+def test_odd_json_values_are_4xx_never_5xx(shared: str, path: str) -> None:
     for body in ODD_BODIES:
-        response = httpx.post(f"{base}{path}", content=body.encode(), headers={"content-type": "application/json"})
+        response = httpx.post(f"{shared}{path}", content=body.encode(), headers={"content-type": "application/json"})
         assert response.status_code < 500, f"{body[:80]} -> {response.status_code} {response.text[:200]}"
         assert "\\ud800" not in response.text
-    ok = httpx.post(f"{base}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"})
+    ok = httpx.post(f"{shared}/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"})
     assert ok.status_code == 200, "the server still answers"
 
 
-def test_long_history_costs_bounded_work(base: str) -> None:
+def test_long_history_costs_bounded_work(shared: str) -> None:
     history = [{"role": "user", "content": "Konvensi Hanoi " * 1300}, {"role": "assistant", "content": "x" * 19_000}]
     body = {"question": "Dan berapa pasalnya?", "history": history}
-    response = httpx.post(f"{base}/api/ask", json=body, timeout=60)
+    response = httpx.post(f"{shared}/api/ask", json=body, timeout=60)
     assert response.status_code == 200
     assert len(response.json()["query"]) < 2 * 300 + 100, "the follow-up carries a bounded part of the history"
 
 
-def test_malformed_calls_to_the_ui_api_are_400(base: str) -> None:
+def test_malformed_calls_to_the_ui_api_are_400(shared: str) -> None:
     for body in ({"data": ["Berapa negara?"]}, {"question": 1}, {}):
-        response = httpx.post(f"{base}/gradio_api/call/v2/ask", json=body)
+        response = httpx.post(f"{shared}/gradio_api/call/v2/ask", json=body)
         assert response.status_code == 400, response.text
         assert "malformed call" in response.json()["detail"]

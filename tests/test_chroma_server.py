@@ -19,6 +19,8 @@ from convention_qa.ingest import ingest
 from .fakes import HashingEmbeddings
 from .servers import free_port, wait_until_up
 
+pytestmark = pytest.mark.integration  # starts a real Chroma server
+
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:

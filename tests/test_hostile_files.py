@@ -57,7 +57,7 @@ def test_no_broken_file_stops_an_ingest_or_costs_indexed_articles(
     assert "day is out of range" in failed["bad-date.md"] or "cannot be parsed" in failed["bad-date.md"]
     assert {"garbage.pdf", "truncated.pdf", "nul.md"} <= failed.keys()
     assert "number-id" not in failed and "12" in store.documents(), "odd but valid metadata is read as text"
-    assert store.documents()["surrogate"].meta["title"] == "\ufffd judul", "escaped lone surrogates become U+FFFD"
+    assert store.documents()["surrogate"].meta.title == "\ufffd judul", "escaped lone surrogates become U+FFFD"
     again = ingest(store, embedder, settings)
     assert {f.path for f in again.failed} == set(failed), "the same files fail the same way, nothing else"
 
@@ -110,7 +110,7 @@ def test_upload_cannot_take_a_corpus_article_id(store: Store, embedder: HashingE
     squat = f"---\nid: {SEED_ID}\ntitle: Fake\n---\nKonvensi Hanoi ditandatangani oleh 3 negara.\n".encode()
     result = add_files([("aaa.md", squat)], settings, store, embedder)
     assert result.saved == [] and "already used by hanoi-convention-high-level-session.md" in result.rejected[0].error
-    assert store.documents()[SEED_ID].meta["title"] != "Fake"
+    assert store.documents()[SEED_ID].meta.title != "Fake"
     assert not (settings.corpus_dir / "uploads" / "aaa.md").exists()
 
 

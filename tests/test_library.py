@@ -80,11 +80,11 @@ def test_sources_panel_highlights_the_supporting_sentence(
     from convention_qa.ingest import ingest
 
     ingest(store, embedder, settings)
-    answer = Assistant(Retriever(store, embedder)).answer("Berapa negara yang menandatangani Konvensi Hanoi?")
+    answer = Assistant(Retriever(store, embedder)).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     panel = render_sources(answer)
     assert "<mark>" in panel and "69 negara menandatangani" in panel.split("<mark>")[1]
     assert "href='https://baoquocte.vn/" in panel
-    abstained = Assistant(Retriever(store, embedder), policy=Policy(floor_same=1.1, floor_cross=1.1)).answer(
+    abstained = Assistant(Retriever(store, embedder), policy=Policy(floor_same=1.1, floor_cross=1.1)).ask(
         "Siapa juara dunia?"
     )
     assert "No answer in the articles" in render_sources(abstained)

@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
 
-from .conftest import ROOT
+from .conftest import FROZEN_CORPUS, ROOT
 
 pytestmark = pytest.mark.integration
 
 
 def test_shipped_set_stays_above_the_thresholds(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", corpus_dir=ROOT / "corpus", llm="extractive")
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=FROZEN_CORPUS, llm="extractive")
     runner = CliRunner()
     ingested = runner.invoke(main, ["ingest"], obj=Wiring(settings=settings))
     assert ingested.exit_code == 0, ingested.output

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import FROZEN_CORPUS, ROOT
 from .servers import free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("ui")
-    shutil.copytree(ROOT / "corpus", root / "corpus")
+    shutil.copytree(FROZEN_CORPUS, root / "corpus")
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CONVENTION_QA_")},

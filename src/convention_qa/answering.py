@@ -1,8 +1,12 @@
-"""``Assistant.answer(question, history) -> Answer``: the one pipeline every surface calls.
+"""``Assistant``: the one pipeline every surface calls.
 
-condense (follow-ups) -> retrieve -> abstain on weak evidence -> select evidence sentences ->
-generate with [n] citations (or extract the best sentences) -> resolve citations -> Answer.
-``Assistant.stream`` yields the answer's text as it is generated, then the final Answer.
+``Assistant.request(question, history, k=, language=)`` checks a question and settles its
+language and the answer language once -> :class:`AnswerRequest`.
+``Assistant.stream(request)``: condense (follow-ups) -> retrieve -> decide whether the passages
+answer it -> select evidence sentences -> generate with [n] citations (or extract the best
+sentence) -> resolve citations; yields :class:`Token` events as the answer is written, then one
+:class:`Final` with the :class:`Answer`. ``Assistant.answer(request)`` returns the Answer alone;
+``Assistant.ask(question, ...)`` does both steps.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from convention_qa.config import AnswerConfig
+from convention_qa.contract import AbstainReason, Answer, AnswerRequest, Event, Final, Message, Repair, Token
 from convention_qa.errors import ConventionQAError, ModelError, QuestionError
 from convention_qa.evidence import (
-    Citation,
     Evidence,
     append_marker,
     format_evidence,
@@ -29,16 +33,15 @@ from convention_qa.evidence import (
 )
 from convention_qa.grounding import NOT_FOUND, answer_problem, is_refusal, may_be_refusal
 from convention_qa.llm import refusal_probability
-from convention_qa.policy import Decision, Policy, Signals, measure
+from convention_qa.policy import Decision, Policy, measure
 from convention_qa.prompts import Prompts
-from convention_qa.retrieval import Passage, Retriever
+from convention_qa.retrieval import Retriever
 from convention_qa.text import LANGUAGES, guess_language, tokenize, valid_text
 
-__all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "Assistant", "Message"]
+__all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "AnswerRequest", "Assistant", "Message"]
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 ABSTAIN_TEXT = {
     "id": "Artikel-artikel yang tersedia tidak memuat jawaban atas pertanyaan ini.",
     "en": "The articles do not contain the answer to this question.",
@@ -59,124 +62,95 @@ _FOLLOW_UP = re.compile(
 
 
 @dataclass
-class Answer:
-    question: str
-    text: str
-    abstained: bool
-    citations: list[Citation] = field(default_factory=list)
-    language: str = "und"  # the language of the answer
-    query: str = ""  # the standalone question used for retrieval
-    passages: list[Passage] = field(default_factory=list)  # everything retrieved, best first
-    unsupported: list[str] = field(default_factory=list)  # claims their citations do not back
-    timings: dict[str, float] = field(default_factory=dict)
-    question_language: str = "und"
-    abstain_reason: str | None = None  # off-corpus | policy | model | uncited
-    confidence: float | None = None  # the policy's probability that the articles answer it
-    signals: Signals | None = None
-    repair: str | None = None  # why the model's first answer was replaced: grounding | language | refusal
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer": self.text,
-            "abstained": self.abstained,
-            "abstain_reason": self.abstain_reason,
-            "confidence": None if self.confidence is None else round(self.confidence, 4),
-            "citations": [c.to_dict() for c in self.citations],
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "language": self.language,
-            "question_language": self.question_language,
-            "query": self.query,
-            "unsupported": self.unsupported,
-            "repair": self.repair,
-            "signals": self.signals.to_dict() if self.signals else None,
-            "closest": [
-                {
-                    "chunk_id": p.id,
-                    "doc_id": p.doc_id,
-                    "title": p.meta.get("title"),
-                    "text": p.text,
-                    "score": round(p.score, 4),
-                }
-                for p in (self.passages[:3] if self.abstained else [])
-            ],
-        }
-
-
-@dataclass
 class Assistant:
     retriever: Retriever
     chat_model: BaseChatModel | None = None  # None: extractive answers
     prompts: Prompts = field(default_factory=Prompts)
-    k: int = 4
     policy: Policy | None = None  # None: answer whatever the evidence (for measuring)
-    evidence_tokens: int = 220
-    history_turns: int = 6
-    max_question_chars: int = 2000
+    config: AnswerConfig = field(default_factory=AnswerConfig)
     min_extractive_overlap: float = 0.34
     min_extractive_similarity: float = 0.79  # cross-language extraction: embedder similarity
 
     # -- public ---------------------------------------------------------------------------
 
-    def answer(self, question: str, history: Sequence[Message] = (), **options: Any) -> Answer:
-        final = None
-        for event in self.stream(question, history, **options):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
-        return final
+    def request(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None, language: str | None = None
+    ) -> AnswerRequest:
+        """The question checked, with its language and the answer language settled.
 
-    def stream(
-        self,
-        question: str,
-        history: Sequence[Message] = (),
-        *,
-        k: int | None = None,
-        language: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield pieces of the answer text as they are generated, then the final Answer.
-
-        ``language`` is the language to answer in; by default the question's own.
+        ``language`` is the language to answer in (id, en or vi); by default the question's own.
+        It never changes how the question itself is read.
         """
         question = (question or "").strip()
+        limit = self.config.max_question_chars
         if not question:
             raise QuestionError("the question is empty: type a question about the articles")
         if valid_text(question) != question:
             raise QuestionError("the question is not valid Unicode text (it holds an unpaired surrogate)")
-        if len(question) > self.max_question_chars:
+        if len(question) > limit:
             raise QuestionError(
-                f"the question is {len(question)} characters long; the limit is "
-                f"{self.max_question_chars} (CONVENTION_QA_MAX_QUESTION_CHARS)"
+                f"the question is {len(question)} characters long; the limit is {limit} "
+                "(CONVENTION_QA_MAX_QUESTION_CHARS)"
             )
-        k = k or self.k
-        if not 1 <= k <= 50:
-            raise QuestionError(f"k must be between 1 and 50, not {k}")
-        timings: dict[str, float] = {}
+        k = k or self.config.k
+        if not 1 <= k <= self.config.max_k:
+            raise QuestionError(f"k must be between 1 and {self.config.max_k}, not {k}")
         asked = guess_language(question)
         if asked not in LANGUAGES:
             asked = "en" if re.search(r"[a-z]", question, re.I) and question.isascii() else "id"
-        lang = language if language in LANGUAGES else asked
+        return AnswerRequest(
+            question=question,
+            question_language=asked,
+            answer_language=language if language in LANGUAGES else asked,
+            k=k,
+            history=tuple(_bounded(history, self.config.history_turns, limit)),
+        )
 
+    def ask(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None, language: str | None = None
+    ) -> Answer:
+        """``answer(request(...))``: for callers that hold a plain question."""
+        return self.answer(self.request(question, history, k=k, language=language))
+
+    def answer(self, request: AnswerRequest) -> Answer:
+        for event in self.stream(request):
+            if isinstance(event, Final):
+                return event.answer
+        raise AssertionError("stream() ended without a Final event")
+
+    def stream(self, request: AnswerRequest) -> Iterator[Event]:
+        """Token events as the answer is written, then one Final event with the Answer."""
+        question, asked, lang, k = request.question, request.question_language, request.answer_language, request.k
+        timings: dict[str, float] = {}
         started = time.perf_counter()
-        turns = _bounded(history, self.history_turns, self.max_question_chars)
-        query = self._condense(question, turns)
+        query = self._condense(question, list(request.history))
         timings["condense"] = time.perf_counter() - started
 
         started = time.perf_counter()
         passages = self.retriever.retrieve(query, k, language=asked)
         timings["retrieve"] = time.perf_counter() - started
 
-        answer = Answer(question, "", True, language=lang, query=query, passages=passages, timings=timings)
-        answer.question_language = asked
+        answer = Answer(
+            question=question,
+            text="",
+            abstained=True,
+            language=lang,
+            question_language=asked,
+            query=query,
+            passages=passages,
+            timings=timings,
+        )
+        timings = answer.timings  # the model holds its own copy; the steps below add to it
         if not passages:
             yield from self._abstain(answer, "off-corpus")
             return
-        evidence = select_evidence(query, passages, self.evidence_tokens, self.retriever.idf, asked)
+        evidence = select_evidence(query, passages, self.config.evidence_tokens, self.retriever.idf, asked)
         values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
         messages = self._messages(values)
 
         started = time.perf_counter()
         refusal = None
-        same_language = passages[0].meta.get("language") in (asked, None)
+        same_language = passages[0].meta.language in (asked, None)
         if self.chat_model is not None and not (
             self.policy and self.policy.off_corpus(passages[0].score, same_language)
         ):
@@ -192,23 +166,23 @@ class Assistant:
         if self.chat_model is None:
             raw = self._extract(question, query, evidence, asked)
             if raw:
-                yield raw
+                yield Token(raw)
         else:
             raw, released = "", False
             for piece in self._generate(messages, timings, started):
                 raw += piece
                 if released:
-                    yield piece
+                    yield Token(piece)
                 elif not may_be_refusal(raw):
                     released = True  # from here on, stream as it comes
-                    yield raw
+                    yield Token(raw)
             if self.policy is not None and is_refusal(raw):
                 # The policy, which already weighed the model's own inclination to refuse, says
                 # the passages answer this: one decision, so ask once more without the way out.
                 retry = "".join(self._generate(self._messages(values, repair="refusal"), {}, 0.0))
                 if retry.strip() and not is_refusal(retry):
                     raw, answer.repair = retry, "refusal"
-                    yield raw
+                    yield Token(raw)
             if not is_refusal(raw):
                 raw, problem = self._repair(raw, question, query, values, evidence, asked)
                 answer.repair = answer.repair or problem
@@ -222,15 +196,15 @@ class Assistant:
         answer.abstained = not citations
         if answer.abstained:
             answer.text, answer.abstain_reason = ABSTAIN_TEXT[lang], "uncited"
-        yield answer
+        yield Final(answer)
 
     @staticmethod
-    def _abstain(answer: Answer, reason: str, *, announce: bool = True) -> Iterator[str | Answer]:
+    def _abstain(answer: Answer, reason: AbstainReason, *, announce: bool = True) -> Iterator[Event]:
         answer.abstained, answer.abstain_reason = True, reason
         answer.text = ABSTAIN_TEXT.get(answer.language, ABSTAIN_TEXT["en"])
         if announce:
-            yield answer.text
-        yield answer
+            yield Token(answer.text)
+        yield Final(answer)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -260,7 +234,7 @@ class Assistant:
         by the multilingual embedder instead.
         """
         candidates = [
-            (item.n, item.passage.text[start:end], item.passage.meta.get("language"))
+            (item.n, item.passage.text[start:end], item.passage.meta.language)
             for item in evidence
             for start, end in item.sentences
         ]
@@ -317,7 +291,7 @@ class Assistant:
 
     def _repair(
         self, raw: str, question: str, query: str, values: dict[str, str], evidence: list[Evidence], asked: str
-    ) -> tuple[str, str | None]:
+    ) -> tuple[str, Repair | None]:
         """The model's answer, or a better one when it is not grounded or not in the wanted language.
 
         An answer whose numbers (or, within a language, most words) are not in the evidence, or

@@ -19,11 +19,11 @@ import click
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from convention_qa.config import Settings, get_settings
+from convention_qa.config import MAX_K, Settings, get_settings
 from convention_qa.errors import ConventionQAError
 
 if TYPE_CHECKING:
-    from convention_qa.answering import Answer, Assistant
+    from convention_qa.answering import Answer, AnswerRequest, Assistant
     from convention_qa.factory import Factory
 
 __all__ = ["Wiring", "main"]
@@ -136,7 +136,7 @@ def _print_sources(answer: Answer) -> None:
         if answer.passages:
             click.echo("\nClosest passages:")
             for passage in answer.passages[:3]:
-                title = passage.meta.get("title", passage.doc_id)
+                title = passage.meta.title or passage.meta.doc_id
                 click.echo(f"  - {title}: {passage.text[:200]}...")
         return
     click.echo("\nSources:")
@@ -148,46 +148,44 @@ def _print_sources(answer: Answer) -> None:
         click.echo(f"  (check: the cited passage does not obviously support: {claim})")
 
 
-def _stream_answer(assistant: Assistant, question: str, history: list[dict[str, str]], k: int | None) -> Answer:
+def _stream_answer(assistant: Assistant, request: AnswerRequest) -> Answer:
     """Print the answer as it is generated; return the final Answer."""
-    from convention_qa.answering import Answer
+    from convention_qa.contract import follow
 
-    final: Answer | None = None
-    streamed = ""
-    for event in assistant.stream(question, history, k=k):
-        if isinstance(event, Answer):
-            final = event
+    streamed = False
+    for update in follow(assistant.stream(request)):
+        if update.answer is None:
+            click.echo(update.delta, nl=False)
+            streamed = streamed or bool(update.delta)
+        elif update.replaced:  # an abstention, or a better answer than the one streamed: show it whole
+            click.echo(("\r\n" if streamed else "") + update.text)
+            return update.answer
         else:
-            streamed += event
-            click.echo(event, nl=False)
-    assert final is not None
-    if streamed.strip() != final.text.strip():
-        # the final text differs (citations cleaned, or an abstention): show it whole
-        click.echo(("\r\n" if streamed else "") + final.text)
-    else:
-        click.echo()
-    return final
+            click.echo(update.delta)
+            return update.answer
+    raise AssertionError("the answer stream ended without an answer")
 
 
 @main.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@click.option("-k", type=click.IntRange(1, MAX_K), default=None, help="Passages to retrieve.")
 @click.pass_context
 @_friendly_errors
 def ask(ctx: click.Context, question: str, as_json: bool, k: int | None) -> None:
     """Answer one QUESTION, with the numbered sources it cites."""
     assistant = _factory(ctx).assistant()
+    request = assistant.request(question, k=k)
     if as_json:
-        answer = assistant.answer(question, k=k)
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        answer = assistant.answer(request)
+        click.echo(json.dumps(answer.model_dump(mode="json", by_alias=True), ensure_ascii=False))
         return
-    answer = _stream_answer(assistant, question, [], k)
+    answer = _stream_answer(assistant, request)
     _print_sources(answer)
 
 
 @main.command()
-@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to retrieve.")
+@click.option("-k", type=click.IntRange(1, MAX_K), default=None, help="Passages to retrieve.")
 @click.pass_context
 @_friendly_errors
 def chat(ctx: click.Context, k: int | None) -> None:
@@ -212,7 +210,7 @@ def chat(ctx: click.Context, k: int | None) -> None:
         if not question.strip():
             continue
         try:
-            answer = _stream_answer(assistant, question, history, k)
+            answer = _stream_answer(assistant, assistant.request(question, history, k=k))
         except QuestionError as exc:
             click.echo(f"error: {exc}", err=True)
             continue
@@ -226,7 +224,9 @@ def chat(ctx: click.Context, k: int | None) -> None:
 @main.command("eval")
 @click.argument("question_set", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--passages", type=click.Path(exists=True, path_type=Path), help="passages.jsonl to use as the corpus.")
-@click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=5, show_default=True, help="Passages per question.")
+@click.option(
+    "-k", "--k", "k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Passages per question."
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Write report.json, report.md and charts here.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @click.option("--sample", type=click.IntRange(1), help="A random sample of N questions (see --seed).")

@@ -8,6 +8,7 @@ Values come, highest priority first, from: keyword arguments, environment variab
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,9 +22,23 @@ from pydantic_settings import (
 
 from convention_qa.errors import ConfigError
 
-__all__ = ["Settings", "config_file", "get_settings"]
+__all__ = [
+    "MAX_HISTORY_MESSAGES",
+    "MAX_K",
+    "MAX_MESSAGE_CHARS",
+    "AnswerConfig",
+    "Settings",
+    "config_file",
+    "get_settings",
+]
 
 DEFAULT_CONFIG_FILE = "convention-qa.toml"
+
+# Limits every surface (CLI, HTTP API, OpenAI-compatible route, web UI) applies; the settings'
+# own bounds come from here too.
+MAX_K = 20  # passages one question may retrieve
+MAX_HISTORY_MESSAGES = 50  # earlier messages a request may carry (only the last HISTORY_TURNS are used)
+MAX_MESSAGE_CHARS = 100_000  # of one message a client sends; longer questions are refused by max_question_chars
 
 
 def config_file() -> Path | None:
@@ -68,7 +83,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key for the openai backend, if any.")
     llm_timeout: float = Field(120.0, gt=0)
     max_answer_tokens: int = Field(200, ge=16, le=4096)
-    top_k: int = Field(4, ge=1, le=50, description="Passages retrieved per question.")
+    top_k: int = Field(4, ge=1, le=MAX_K, description="Passages retrieved per question.")
     evidence_tokens: int = Field(
         220, ge=50, le=4000, description="Token budget for the evidence sentences in the prompt."
     )
@@ -115,6 +130,37 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
+
+    @property
+    def answering(self) -> AnswerConfig:
+        """The section of these settings the assistant is built from."""
+        return AnswerConfig(
+            k=self.top_k,
+            evidence_tokens=self.evidence_tokens,
+            history_turns=self.history_turns,
+            max_question_chars=self.max_question_chars,
+        )
+
+
+def _default(name: str) -> int:
+    value = Settings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How the assistant answers; its defaults are the settings' defaults."""
+
+    k: int = _default("top_k")
+    evidence_tokens: int = _default("evidence_tokens")
+    history_turns: int = _default("history_turns")
+    max_question_chars: int = _default("max_question_chars")
+    max_k: int = MAX_K
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -9,6 +9,7 @@ message as it is, without a traceback.
     ├── EmbedderError      the embedding model cannot be loaded
     ├── StoreError         the vector store is missing, unreachable or built differently
     ├── ModelError         the chat model is not installed or its server cannot be reached
+    ├── NotFoundError      a session, conversation or document that does not exist
     └── QuestionError      the question is empty or too long
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "DocumentError",
     "EmbedderError",
     "ModelError",
+    "NotFoundError",
     "QuestionError",
     "StoreError",
 ]
@@ -51,3 +53,7 @@ class ModelError(ConventionQAError):
 
 class QuestionError(ConventionQAError):
     """The question cannot be asked as it is (empty, too long)."""
+
+
+class NotFoundError(ConventionQAError):
+    """What the request names (a session, a conversation, a document) does not exist."""

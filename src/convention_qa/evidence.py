@@ -12,10 +12,9 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from convention_qa.chunking import split_sentences
-from convention_qa.retrieval import Passage
+from convention_qa.contract import Citation, Passage
 from convention_qa.text import anchors, tokenize, words_of
 
 __all__ = ["Citation", "Evidence", "format_evidence", "resolve_citations", "select_evidence"]
@@ -35,34 +34,6 @@ class Evidence:
 
     def text(self) -> str:
         return " ".join(self.passage.text[s:e] for s, e in sorted(self.sentences))
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    source: str | None
-    text: str  # the whole passage
-    start: int  # the passage's character span in the cleaned article
-    end: int
-    supporting: list[str]  # the passage sentences that support the citing claim
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "doc_id": self.doc_id,
-            "chunk_id": self.chunk_id,
-            "title": self.title,
-            "source": self.source,
-            "text": self.text,
-            "start": self.start,
-            "end": self.end,
-            "supporting": self.supporting,
-            "score": round(self.score, 4),
-        }
 
 
 Weights = Callable[[str], float]  # token -> weight (e.g. IDF); rare words count more
@@ -99,7 +70,7 @@ def select_evidence(
     whose best passage is in another language gets half as much budget again: with no words
     to pick sentences by, more of each passage must go in.
     """
-    cross_best = bool(passages) and language is not None and passages[0].meta.get("language") not in (language, None)
+    cross_best = bool(passages) and language is not None and passages[0].meta.language not in (language, None)
     budget = int(budget_tokens * CROSS_BUDGET * CHARS_PER_TOKEN if cross_best else budget_tokens * CHARS_PER_TOKEN)
     q_tokens = set(tokenize(question))
     sentences = [
@@ -112,7 +83,7 @@ def select_evidence(
     scored: list[tuple[float, int, tuple[int, int]]] = []
     for (rank, index, span, text), found_words in zip(sentences, words, strict=True):
         passage = passages[rank]
-        if language is not None and passage.meta.get("language") not in (language, None):
+        if language is not None and passage.meta.language not in (language, None):
             found = len(wanted & found_words) / len(wanted) if wanted else 0.0
             scored.append((0.5 + 0.3 * found - 0.1 * rank - 0.001 * index, rank, span))
             continue
@@ -225,12 +196,12 @@ def _citation(item: Evidence, supporting: list[str]) -> Citation:
     return Citation(
         n=item.n,
         chunk_id=item.passage.id,
-        doc_id=item.passage.doc_id,
-        title=str(meta.get("title", "")),
-        source=meta.get("source"),
+        doc_id=meta.doc_id,
+        title=meta.title,
+        source=meta.source,
         text=item.passage.text,
-        start=int(meta.get("start", 0)),
-        end=int(meta.get("end", 0)),
+        start=meta.start,
+        end=meta.end,
         supporting=supporting,
         score=item.passage.score,
     )

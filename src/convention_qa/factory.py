@@ -57,9 +57,6 @@ class Factory:
             retriever=Retriever(store, self.embedder()),
             chat_model=self.make_chat_model(s),
             prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
-            k=s.top_k,
             policy=load_policy(s.policy),
-            evidence_tokens=s.evidence_tokens,
-            history_turns=s.history_turns,
-            max_question_chars=s.max_question_chars,
+            config=s.answering,
         )

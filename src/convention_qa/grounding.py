@@ -4,6 +4,7 @@ language asked for. The assistant repairs answers that fail (see ``Assistant._re
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from convention_qa.evidence import Evidence
 from convention_qa.text import LANGUAGES, anchors, answer_language, numbers, strip_markers, tokenize, words_of
@@ -19,7 +20,9 @@ _REFUSALS = re.compile(
 )
 
 
-def answer_problem(raw: str, question: str, evidence: list[Evidence], language_name: str) -> str | None:
+def answer_problem(
+    raw: str, question: str, evidence: list[Evidence], language_name: str
+) -> Literal["grounding", "language"] | None:
     """Why an answer cannot stand as it is, or None.
 
     "grounding": a number in it is in neither the evidence nor the question; it brings in names
@@ -39,7 +42,7 @@ def answer_problem(raw: str, question: str, evidence: list[Evidence], language_n
     words = {w for w in tokenize(claim) if not w.isdigit()}  # numbers were checked above
     if words and words <= set(tokenize(question)) and numbers(claim) <= numbers(question):
         return "grounding"  # an echo of the question answers nothing
-    same = [e for e in evidence if e.passage.meta.get("language") in (None, _CODES.get(language_name))]
+    same = [e for e in evidence if e.passage.meta.language in (None, _CODES.get(language_name))]
     if same and len(same) == len(evidence) and words:
         known = set(tokenize(source))
         if len(words & known) / len(words) < 0.5:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convention_qa.config import Settings
+from convention_qa.contract import ChunkMeta, Hit, Row
 from convention_qa.errors import StoreError
 
 __all__ = ["Store", "StoredDoc", "collection_name", "make_client", "open_store"]
@@ -35,7 +36,7 @@ class StoredDoc:
     chunk_ids: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)
     n_chunks: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ChunkMeta = field(default_factory=ChunkMeta)  # of one of its chunks: title, source, language, ...
 
     def is_complete(self, doc_hash: str) -> bool:
         """True when every chunk of the article's current version is stored, and nothing else."""
@@ -99,7 +100,7 @@ class Store:
     def count(self) -> int:
         return int(self._collection.count())
 
-    def _iter_records(self, include: list[str]) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    def _iter_records(self, include: list[str]) -> Iterator[Row]:
         offset = 0
         while True:
             page = self._collection.get(include=include, limit=_PAGE, offset=offset)
@@ -108,25 +109,25 @@ class Store:
                 return
             metas = page.get("metadatas") or [{}] * len(ids)
             docs = page.get("documents") or [None] * len(ids)
-            yield from zip(ids, metas, docs, strict=True)
+            for chunk_id, meta, text in zip(ids, metas, docs, strict=True):
+                yield Row(chunk_id, text or "", ChunkMeta.model_validate(meta or {}))
             offset += len(ids)
 
     def documents(self) -> dict[str, StoredDoc]:
         """The manifest: every stored article, with its chunk ids and content hashes."""
         docs: dict[str, StoredDoc] = {}
-        for chunk_id, meta, _ in self._iter_records(["metadatas"]):
-            doc_id = str(meta.get("doc_id", ""))
-            doc = docs.setdefault(doc_id, StoredDoc(doc_id))
-            doc.chunk_ids.add(chunk_id)
-            doc.hashes.add(str(meta.get("doc_hash", "")))
-            doc.n_chunks = int(meta.get("n_chunks", 0))
-            if not doc.meta:
-                doc.meta = {k: meta[k] for k in ("title", "source", "language", "date", "path") if k in meta}
+        for row in self._iter_records(["metadatas"]):
+            doc = docs.get(row.meta.doc_id)
+            if doc is None:
+                doc = docs[row.meta.doc_id] = StoredDoc(row.meta.doc_id, meta=row.meta)
+            doc.chunk_ids.add(row.id)
+            doc.hashes.add(row.meta.doc_hash)
+            doc.n_chunks = row.meta.n_chunks
         return docs
 
-    def chunks(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """Every stored chunk as (id, text, metadata)."""
-        return [(cid, doc or "", meta) for cid, meta, doc in self._iter_records(["metadatas", "documents"])]
+    def chunks(self) -> list[Row]:
+        """Every stored chunk."""
+        return list(self._iter_records(["metadatas", "documents"]))
 
     def vectors(self) -> dict[str, list[float]]:
         """Every stored chunk's vector, by chunk id."""
@@ -150,20 +151,20 @@ class Store:
         ids: Sequence[str],
         texts: Sequence[str],
         vectors: Sequence[Sequence[float]],
-        metadatas: Sequence[dict[str, Any]],
+        metadatas: Sequence[ChunkMeta],
     ) -> None:
         if ids:
             self._collection.upsert(
                 ids=list(ids),
                 documents=list(texts),
                 embeddings=[list(v) for v in vectors],
-                metadatas=list(metadatas),
+                metadatas=[m.to_store() for m in metadatas],
             )
             self._bump_revision()
 
-    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[ChunkMeta]) -> None:
         if ids:
-            self._collection.update(ids=list(ids), metadatas=list(metadatas))
+            self._collection.update(ids=list(ids), metadatas=[m.to_store() for m in metadatas])
             self._bump_revision()
 
     def delete(self, ids: Iterable[str]) -> None:
@@ -173,10 +174,8 @@ class Store:
         if ids:
             self._bump_revision()
 
-    def query(
-        self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[str, str, dict[str, Any], float]]:
-        """The ``k`` nearest chunks as (id, text, metadata, cosine similarity), best first."""
+    def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` nearest chunks, best first."""
         n = min(k, self.count())
         if n <= 0:
             return []
@@ -187,7 +186,7 @@ class Store:
             include=["documents", "metadatas", "distances"],
         )
         return [
-            (cid, doc or "", meta or {}, 1.0 - float(dist))
+            Hit(cid, doc or "", ChunkMeta.model_validate(meta or {}), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
                 result["ids"][0],
                 result["documents"][0],

@@ -24,6 +24,7 @@ from langchain_core.embeddings import Embeddings
 
 from convention_qa.chunking import CHUNKER_VERSION, Chunk, split
 from convention_qa.config import Settings
+from convention_qa.contract import ChunkMeta
 from convention_qa.documents import Article, parse_article, read_file
 from convention_qa.errors import ConfigError, DocumentError, StoreError
 from convention_qa.index import Store, StoredDoc
@@ -116,28 +117,32 @@ def _content_hash(data: bytes, settings: Settings) -> str:
     return digest.hexdigest()
 
 
-def _metadata(article: Article, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "doc_id": article.id,
-        "doc_hash": doc_hash,
-        "n_chunks": n_chunks,
-        "position": chunk.position,
-        "start": chunk.start,
-        "end": chunk.end,
-        "kind": chunk.kind,
-        "title": article.title,
-        "language": article.language,
-        "path": article.path or "",
-    }
-    optional = {"source": article.source, "date": article.date, "page": chunk.page}
-    meta.update({k: v for k, v in optional.items() if v is not None})
-    return meta
+def _metadata(article: Article, chunk: Chunk, doc_hash: str, n_chunks: int) -> ChunkMeta:
+    return ChunkMeta(
+        doc_id=article.id,
+        doc_hash=doc_hash,
+        n_chunks=n_chunks,
+        position=chunk.position,
+        start=chunk.start,
+        end=chunk.end,
+        kind=chunk.kind,
+        title=article.title,
+        language=article.language,
+        path=article.path or "",
+        source=article.source,
+        date=article.date,
+        page=chunk.page,
+    )
 
 
 def _write(store: Store, embedder: Embeddings, group: list[_Pending]) -> int:
     """Embed the group's new chunks, write them, then drop what the new versions no longer have."""
     existing = store.existing([c.id for p in group for c in p.chunks])
-    new_ids, new_texts, new_metas, kept_ids, kept_metas = [], [], [], [], []
+    new_ids: list[str] = []
+    new_texts: list[str] = []
+    new_metas: list[ChunkMeta] = []
+    kept_ids: list[str] = []
+    kept_metas: list[ChunkMeta] = []
     for pending in group:
         for chunk in pending.chunks:
             meta = _metadata(pending.article, chunk, pending.doc_hash, len(pending.chunks))
@@ -196,7 +201,7 @@ def ingest(
     report = IngestReport()
     max_bytes = int(settings.max_file_mb * 1_000_000)
     stored = store.documents()
-    by_path: dict[str, StoredDoc] = {d.meta.get("path", ""): d for d in stored.values()}
+    by_path: dict[str, StoredDoc] = {d.meta.path: d for d in stored.values()}
     seen_paths: set[str] = set()
     claimed: dict[str, str] = {}  # doc id -> path of the file that has it this run
     pending: list[_Pending] = []
@@ -250,9 +255,9 @@ def ingest(
 
     failed_paths = {f.path for f in report.failed}
     for doc in stored.values():
-        path = doc.meta.get("path", "")
-        gone = path not in seen_paths
-        if (gone or doc.doc_id not in claimed) and path not in failed_paths:
+        relative = doc.meta.path
+        gone = relative not in seen_paths
+        if (gone or doc.doc_id not in claimed) and relative not in failed_paths:
             store.delete(sorted(doc.chunk_ids))
             report.removed += 1 if gone else 0
 

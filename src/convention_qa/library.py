@@ -125,7 +125,7 @@ def remove_document(doc_id: str, settings: Settings, store: Store) -> bool:
         doc = store.documents().get(doc_id)
         if doc is None:
             return False
-        relative = str(doc.meta.get("path", ""))
+        relative = doc.meta.path
         entry = settings.corpus_dir / relative  # a symlink is moved itself, never its target
         corpus = settings.corpus_dir.resolve()
         if relative and entry.parent.resolve().is_relative_to(corpus) and (entry.is_file() or entry.is_symlink()):

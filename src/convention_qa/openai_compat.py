@@ -10,30 +10,30 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from convention_qa.answering import Answer, Assistant, Message
-from convention_qa.api import error_status, sse
+from convention_qa.config import MAX_MESSAGE_CHARS
+from convention_qa.contract import Answer, Citation, Event, Message, follow
+from convention_qa.deps import AssistantDep, require_key
 from convention_qa.errors import ConventionQAError
+from convention_qa.transport import error_status, sse
 
-__all__ = ["MODEL_ID", "openai_router"]
+__all__ = ["MODEL_ID", "router"]
 
 MODEL_ID = "convention-qa"
-
-
-MAX_CONTENT_CHARS = 100_000  # of one message's text; the question itself has a smaller limit
+_CITATIONS = TypeAdapter(list[Citation])
 
 
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = Field(None, max_length=MAX_CONTENT_CHARS)
+    content: str | list[dict[str, Any]] | None = Field(None, max_length=MAX_MESSAGE_CHARS)
 
     @field_validator("content")
     @classmethod
     def _bounded(cls, value: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
-        if isinstance(value, list) and len(_text(value)) > MAX_CONTENT_CHARS:
-            raise ValueError(f"a message's text may hold at most {MAX_CONTENT_CHARS} characters")
+        if isinstance(value, list) and len(_text(value)) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"a message's text may hold at most {MAX_MESSAGE_CHARS} characters")
         return value
 
 
@@ -57,6 +57,10 @@ def sources_block(answer: Answer) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
+def _citations(answer: Answer) -> list[Any]:
+    return list(_CITATIONS.dump_python(answer.citations, mode="json"))
+
+
 def _split(messages: list[OpenAIMessage]) -> tuple[str, list[Message]]:
     turns = [(m.role, _text(m.content)) for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
@@ -65,46 +69,44 @@ def _split(messages: list[OpenAIMessage]) -> tuple[str, list[Message]]:
     return turns[-1][1], history
 
 
-def openai_router(assistant: Assistant, guard: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(guard)], tags=["openai-compatible"])
-
-    @router.get("/models")
-    def models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "convention-qa"}],
-        }
-
-    @router.post("/chat/completions")
-    def completions(body: CompletionRequest) -> Any:
-        question, history = _split(body.messages)
-        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        if body.stream:
-            return sse(_chunks(assistant, question, history, ident, created, body.model), done_marker=True)
-        answer = assistant.answer(question, history)
-        return {
-            "id": ident,
-            "object": "chat.completion",
-            "created": created,
-            "model": body.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer.text + sources_block(answer)},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "citations": [c.to_dict() for c in answer.citations],
-            "abstained": answer.abstained,
-        }
-
-    return router
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["openai-compatible"])
 
 
-def _chunks(
-    assistant: Assistant, question: str, history: list[Message], ident: str, created: int, model: str
-) -> Iterator[dict[str, Any]]:
+@router.get("/models")
+def models() -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "convention-qa"}],
+    }
+
+
+@router.post("/chat/completions")
+def completions(body: CompletionRequest, assistant: AssistantDep) -> Any:
+    question, history = _split(body.messages)
+    request = assistant.request(question, history)
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.stream:
+        return sse(_chunks(assistant.stream(request), ident, created, body.model), done_marker=True)
+    answer = assistant.answer(request)
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text + sources_block(answer)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "citations": _citations(answer),
+        "abstained": answer.abstained,
+    }
+
+
+def _chunks(events: Iterator[Event], ident: str, created: int, model: str) -> Iterator[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
         return {
             "id": ident,
@@ -116,16 +118,15 @@ def _chunks(
         }
 
     yield chunk({"role": "assistant", "content": ""})
-    streamed = ""
     try:
-        for event in assistant.stream(question, history):
-            if isinstance(event, Answer):
-                # what was streamed may differ from the final text (cleaned markers, abstention)
-                tail = event.text[len(streamed) :] if event.text.startswith(streamed) else "\n\n" + event.text
-                yield chunk({"content": tail + sources_block(event)})
-                yield chunk({}, "stop", citations=[c.to_dict() for c in event.citations], abstained=event.abstained)
-            else:
-                streamed += event
-                yield chunk({"content": event})
+        for update in follow(events):
+            if update.answer is None:
+                yield chunk({"content": update.delta})
+                continue
+            # content only grows in this protocol: a final text that does not continue what was
+            # streamed (an abstention, a replaced answer) follows it after a blank line
+            tail = "\n\n" + update.text if update.replaced else update.delta
+            yield chunk({"content": tail + sources_block(update.answer)})
+            yield chunk({}, "stop", citations=_citations(update.answer), abstained=update.answer.abstained)
     except ConventionQAError as exc:
         yield {"error": {"message": str(exc), "code": error_status(exc)}}

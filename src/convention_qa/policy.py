@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convention_qa.contract import AbstainReason, Signals
 from convention_qa.errors import ConfigError
 from convention_qa.text import anchors, tokenize, words_of
 
 if TYPE_CHECKING:
-    from convention_qa.retrieval import Passage
+    from convention_qa.contract import Passage
 
 __all__ = [
     "DEFAULT_POLICY_FILE",
@@ -41,27 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.json")
-
-
-@dataclass(frozen=True)
-class Signals:
-    """What is known about a question when deciding whether to answer it."""
-
-    score: float  # the best passage's retrieval score
-    margin: float  # the best passage's score minus the second one's (0 with one passage)
-    same_language: bool  # the best passage is in the question's language
-    coverage: float  # IDF-weighted share of the question's words found in the best passage
-    coverage_any: float  # ... found in any retrieved passage
-    missing: float  # the rarest question word no retrieved passage has (IDF / highest IDF; 0 if none)
-    anchors: float  # share of the question's numbers and capitalised names found in the passages (1 if none)
-    refusal: float | None = None  # the model's probability of replying NOT_FOUND; None if unknown
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Signals:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 def measure(
@@ -84,7 +64,7 @@ def measure(
     return Signals(
         score=best.score,
         margin=best.score - passages[1].score if len(passages) > 1 else 0.0,
-        same_language=best.meta.get("language") in (language, None),
+        same_language=best.meta.language in (language, None),
         coverage=sum(weights[t] for t in found_best) / total if total else 0.0,
         coverage_any=sum(weights[t] for t in found_any) / total if total else 0.0,
         missing=max(missing, default=0.0),
@@ -159,7 +139,7 @@ class LogisticModel:
 class Decision:
     answer: bool
     confidence: float  # the policy's probability that the articles answer the question
-    reason: str | None = None  # why not: "off-corpus" or "policy"
+    reason: AbstainReason | None = None  # why not: "off-corpus" or "policy"
 
 
 @dataclass(frozen=True)

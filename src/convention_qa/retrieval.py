@@ -15,32 +15,16 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from convention_qa.contract import ChunkMeta, Passage
 from convention_qa.index import Store
 from convention_qa.text import guess_language, tokenize
 
 __all__ = ["BM25", "Passage", "Retriever"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with its scores; ``score`` is the fused one, in [0, 1]."""
-
-    id: str
-    text: str
-    meta: dict[str, Any]
-    score: float
-    dense: float = 0.0  # cosine similarity
-    lexical: float = 0.0  # BM25 score / best BM25 score of this query
-
-    @property
-    def doc_id(self) -> str:
-        return str(self.meta.get("doc_id", ""))
 
 
 class BM25:
@@ -75,7 +59,7 @@ class _Lexical:
     revision: str
     ids: list[str]
     texts: list[str]
-    metas: list[dict[str, Any]]
+    metas: list[ChunkMeta]
     token_sets: list[frozenset[str]]
     bm25: BM25
 
@@ -99,10 +83,10 @@ class Retriever:
             if self._lexical is None or self._lexical.revision != revision:
                 started = time.perf_counter()
                 ids, texts, metas = [], [], []
-                for chunk_id, text, meta in self.store.chunks():
-                    ids.append(chunk_id)
-                    texts.append(text)
-                    metas.append(meta)
+                for row in self.store.chunks():
+                    ids.append(row.id)
+                    texts.append(row.text)
+                    metas.append(row.meta)
                 tokens = [tokenize(t) for t in texts]
                 self._lexical = _Lexical(revision, ids, texts, metas, [frozenset(t) for t in tokens], BM25(tokens))
                 log.info(
@@ -142,8 +126,8 @@ class Retriever:
         bm25_hits = lexical.bm25.search(query_tokens, pool)
         best_bm25 = bm25_hits[0][1] if bm25_hits else 0.0
 
-        dense = {cid: sim for cid, _, _, sim in dense_hits}
-        found = {cid: (text, meta) for cid, text, meta, _ in dense_hits}
+        dense = {hit.id: hit.similarity for hit in dense_hits}
+        found = {hit.id: (hit.text, hit.meta) for hit in dense_hits}
         lex: dict[str, float] = {}
         for index, score in bm25_hits:
             cid = lexical.ids[index]
@@ -152,7 +136,7 @@ class Retriever:
         floor = min(dense.values()) if dense else 0.0
         passages = []
         for cid, (text, meta) in found.items():
-            same_language = meta.get("language") == language
+            same_language = meta.language == language
             weight = self.bm25_weight_same if same_language else self.bm25_weight_cross
             d = dense.get(cid, floor)
             fused = (1 - weight) * d + weight * lex.get(cid, 0.0)

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
-from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from convention_qa.api import api_router, install_error_handlers
+from convention_qa import api, openai_compat
 from convention_qa.config import Settings
+from convention_qa.deps import key_matches
 from convention_qa.factory import Factory
 from convention_qa.ingest import ingest, ingest_lock
 from convention_qa.library import UploadResult, add_files
-from convention_qa.openai_compat import openai_router
 from convention_qa.sessions import SessionStore
+from convention_qa.transport import install_error_handlers
 
 __all__ = ["create_app", "ensure_index", "run"]
 
@@ -108,24 +107,6 @@ class UICallErrors:
             await send({"type": "http.response.body", "body": body})
 
 
-def make_guard(api_key: str | None) -> Any:
-    """A dependency that requires ``Authorization: Bearer KEY`` when a key is set."""
-
-    def guard(request: Request) -> None:
-        if not api_key:
-            return
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("convention_qa_key", "")
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise HTTPException(
-                401,
-                "missing or wrong API key: send `Authorization: Bearer KEY`",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return guard
-
-
 def create_app(factory: Factory) -> FastAPI:
     """The app for these collaborators; the index must exist (see ``ensure_index``)."""
     import gradio as gr
@@ -135,55 +116,42 @@ def create_app(factory: Factory) -> FastAPI:
     settings = factory.settings
     assistant = factory.assistant()
     store = assistant.retriever.store
-    sessions = SessionStore(settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60)
-    guard = make_guard(settings.api_key)
 
     app = FastAPI(
         title="convention-qa",
         version="0.1.0",
         description="Grounded, cited answers over a corpus of news articles.",
     )
+    app.state.factory = factory
+    app.state.assistant = assistant
+    app.state.sessions = SessionStore(
+        settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60
+    )
     install_error_handlers(app)
-
-    @app.get("/health", tags=["service"], summary="Index and backends")
-    def health() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "index_loaded": True,
-            "chunks": store.count(),
-            "embedder": store.embedder_id,
-            "llm": "extractive" if assistant.chat_model is None else settings.llm,
-            "store": f"server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "embedded",
-            "sessions": len(sessions),
-        }
-
-    app.include_router(api_router(factory, assistant, sessions, guard))
-    app.include_router(openai_router(assistant, guard))
+    app.include_router(api.service_router)
+    app.include_router(api.router)
+    app.include_router(openai_compat.router)
 
     def upload(files: list[tuple[str, bytes]]) -> UploadResult:
         return add_files(files, settings, store, factory.embedder())
 
     def ui_user(request: Request) -> str | None:
-        try:
-            guard(request)
-        except HTTPException:
-            return None
-        return "user"
+        return "user" if key_matches(request, settings.api_key) else None
 
-    demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb, k_default=settings.top_k)
+    demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
         demo,
         path="",
         css=CSS,
         footer_links=[],
-        max_file_size=int(settings.max_file_mb * 1_000_000),
+        max_file_size=settings.max_file_bytes,
         auth_dependency=ui_user if settings.api_key else None,
     )
     for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
         if isinstance(route, Mount) and isinstance(route.app, Starlette):
             route.app.add_middleware(UICallErrors)
-    mounted.add_middleware(BodyLimit, limit=int((settings.max_file_mb * 5 + 1) * 1_000_000))
+    mounted.add_middleware(BodyLimit, limit=settings.max_file_bytes * 5 + 1_000_000)
     return mounted
 
 

@@ -9,13 +9,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from convention_qa.answering import Message
+from convention_qa.contract import Message
+from convention_qa.errors import NotFoundError
 
 __all__ = ["SessionStore", "UnknownSession"]
 
 
-class UnknownSession(KeyError):
+class UnknownSession(NotFoundError):
     """The session id was never issued, or the session expired."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"unknown or expired session_id {session_id[:64]!r}: omit it to start a new conversation")
+        self.session_id = session_id
 
 
 @dataclass

@@ -14,6 +14,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr
 
 from convention_qa.answering import ABSTAIN_REASONS, Answer, Assistant
+from convention_qa.config import MAX_K
+from convention_qa.contract import follow
 from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.errors import ConventionQAError
 from convention_qa.library import UploadResult
@@ -68,7 +70,7 @@ def render_sources(answer: Answer | None) -> str:
             + "The closest passages are below; none of them answers the question.</div>"
         )
         for p in answer.passages[:3]:
-            title = html.escape(str(p.meta.get("title", p.doc_id)))
+            title = html.escape(p.meta.title or p.meta.doc_id)
             parts.append(f"<div class='source-card closest'><h4>{title}</h4><div>{html.escape(p.text)}</div></div>")
         return "\n".join(parts)
     for c in answer.citations:
@@ -110,7 +112,7 @@ def _describe_upload(result: UploadResult) -> str:
     return "\n\n".join(lines) or "Nothing to add."
 
 
-def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float, k_default: int = 4) -> gr.Blocks:
+def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float) -> gr.Blocks:
     """The chat app around one assistant; ``upload`` adds files to the corpus and indexes them."""
 
     def respond(
@@ -124,12 +126,12 @@ def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float, k_de
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         yield history, "<p><em>Searching the articles…</em></p>", ""
         try:
-            for event in assistant.stream(message, past, k=int(k), language=None if language == "auto" else language):
-                if isinstance(event, Answer):
-                    history[-1]["content"] = event.text
-                    yield history, render_sources(event), ""
+            request = assistant.request(message, past, k=int(k), language=None if language == "auto" else language)
+            for update in follow(assistant.stream(request)):
+                history[-1]["content"] = update.text
+                if update.answer is not None:
+                    yield history, render_sources(update.answer), ""
                 else:
-                    history[-1]["content"] += event
                     yield history, "<p><em>Writing the answer…</em></p>", ""
         except ConventionQAError as exc:
             history[-1]["content"] = f"⚠️ {exc}"
@@ -159,7 +161,7 @@ def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float, k_de
                         show_label=False,
                         scale=5,
                         elem_id="question",
-                        max_length=assistant.max_question_chars,
+                        max_length=assistant.config.max_question_chars,
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 new = gr.Button("New conversation", elem_id="new-conversation")
@@ -167,7 +169,7 @@ def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float, k_de
             with gr.Column(scale=2):
                 sources = gr.HTML(render_sources(None), label="Sources", elem_id="sources")
                 with gr.Accordion("Settings for this conversation", open=False):
-                    k = gr.Slider(1, 10, value=k_default, step=1, label="Passages to retrieve", elem_id="k")
+                    k = gr.Slider(1, MAX_K, value=assistant.config.k, step=1, label="Passages to retrieve", elem_id="k")
                     language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Answer language", elem_id="language")
                 with gr.Accordion("Add articles", open=False):
                     files = gr.File(

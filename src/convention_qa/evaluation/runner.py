@@ -51,10 +51,10 @@ class QuestionResult:
 def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
     history: list[Message] = []
     for turn in q.turns:  # replay the conversation so follow-ups have their context
-        earlier = assistant.answer(turn, history, k=k)
+        earlier = assistant.ask(turn, history, k=k)
         history += [{"role": "user", "content": turn}, {"role": "assistant", "content": earlier.text}]
     started = time.perf_counter()
-    answer = assistant.answer(q.question, history, k=k)
+    answer = assistant.ask(q.question, history, k=k)
     seconds = time.perf_counter() - started
 
     top = assistant.retriever.retrieve(answer.query, 10)

@@ -1,0 +1,111 @@
+"""What every HTTP route shares: the status of each error, Server-Sent Events, the error handlers.
+
+Each error type has its status on purpose (``STATUS``); a new ``ConventionQAError`` subclass
+without one is caught by a test, not by falling through to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from convention_qa.contract import Answer, Event, follow
+from convention_qa.errors import (
+    ConfigError,
+    ConventionQAError,
+    DocumentError,
+    EmbedderError,
+    ModelError,
+    NotFoundError,
+    QuestionError,
+    StoreError,
+)
+
+__all__ = ["STATUS", "answer_json", "answer_sse", "error_status", "install_error_handlers", "sse"]
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[ConventionQAError], int] = {
+    QuestionError: 400,  # the question as asked cannot be answered: empty, too long, k out of range
+    DocumentError: 400,  # an uploaded file cannot be read
+    NotFoundError: 404,  # an unknown session, conversation or document
+    ConfigError: 500,  # the server's own settings are wrong: not the caller's to fix
+    EmbedderError: 503,  # the embedding model cannot be used right now
+    StoreError: 503,  # the vector store is missing or unreachable
+    ModelError: 502,  # the answer model (or its server) failed
+}
+
+
+def error_status(exc: ConventionQAError) -> int:
+    """The HTTP status of an error (or of the nearest mapped type it derives from); 500, and a
+    log line, for a type nobody mapped."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    log.error("no HTTP status mapped for %s; answering 500", type(exc).__name__)
+    return 500
+
+
+def answer_json(answer: Answer, **extra: Any) -> dict[str, Any]:
+    """The Answer as the API sends it (the same shape as its response model)."""
+    return {**answer.model_dump(mode="json", by_alias=True), **extra}
+
+
+def sse(events: Iterator[dict[str, Any]], *, done_marker: bool = False) -> StreamingResponse:
+    """Server-Sent Events, one JSON object per event (and OpenAI's final ``[DONE]`` if asked)."""
+
+    def encode() -> Iterator[str]:
+        for event in events:
+            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+        if done_marker:
+            yield "data: [DONE]\n\n"
+
+    return StreamingResponse(encode(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def answer_sse(events: Iterator[Event], **extra: Any) -> StreamingResponse:
+    """``token`` events as the answer is written, then one ``answer`` event (or an ``error`` one)."""
+
+    def payloads() -> Iterator[dict[str, Any]]:
+        try:
+            for update in follow(events):
+                if update.answer is not None:
+                    yield {"type": "answer", **answer_json(update.answer, **extra)}
+                else:
+                    yield {"type": "token", "text": update.delta}
+        except ConventionQAError as exc:
+            yield {"type": "error", "status": error_status(exc), "message": str(exc)}
+
+    return sse(payloads())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """ConventionQAError anywhere in a route: its status, with the message as ``detail``."""
+
+    async def known(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ConventionQAError)
+        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler echoes each bad value back, and fails (a 500) on the values that
+        # are most likely to be bad: a lone surrogate cannot be encoded, NaN is not JSON. Say
+        # where and what is wrong, never the value itself.
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {
+                "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "invalid value")).encode("utf-8", "replace").decode("utf-8"),
+                "type": str(error.get("type", "value_error")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_exception_handler(ConventionQAError, known)
+    app.add_exception_handler(RequestValidationError, invalid)
