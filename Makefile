@@ -13,7 +13,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test lint ingest bench clean browser
+.PHONY: setup run test lint ingest bench clean browser postgres
 
 setup: $(STAMP)
 	@$(BIN)/python -c "import convention_qa, pathlib, sys; \
@@ -46,8 +46,16 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "install chromium (e.g. sudo apt-get install chromium) for the browser tests"; fi; }
 
+# The conversation store's PostgreSQL mode is tested against a real server from Debian's package
+# (tests/test_postgres.py starts it on 127.0.0.1 in a temporary folder).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "install PostgreSQL (e.g. sudo apt-get install postgresql) for the PostgreSQL tests"; fi; }
+
 test: export HF_HUB_OFFLINE := 1
-test: lint browser
+test: lint browser postgres
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -7,17 +7,28 @@ Every error the user can fix is a 4xx whose ``detail`` is the same message the C
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from convention_qa.answering import Answer, AnswerRequest
-from convention_qa.config import MAX_HISTORY_MESSAGES, MAX_K, MAX_MESSAGE_CHARS
-from convention_qa.contract import Event, Final, Message, Passage
-from convention_qa.deps import AssistantDep, FactoryDep, SessionsDep, SettingsDep, StoreDep, require_key
+from convention_qa.answering import Answer
+from convention_qa.config import MAX_FEEDBACK_CHARS, MAX_HISTORY_MESSAGES, MAX_K, MAX_MESSAGE_CHARS
+from convention_qa.contract import Message, Passage
+from convention_qa.conversations import ConversationSummary, FeedbackRecord, Rating, TurnRecord
+from convention_qa.deps import (
+    AssistantDep,
+    ConversationsDep,
+    FactoryDep,
+    MemoryDep,
+    SessionsDep,
+    SettingsDep,
+    StoreDep,
+    require_key,
+)
+from convention_qa.errors import NotFoundError
+from convention_qa.factory import answer_config
 from convention_qa.library import add_files, remove_document
 from convention_qa.transport import answer_sse
 
@@ -53,7 +64,33 @@ class ChatRequest(BaseModel):
 
 
 class ChatAnswer(Answer):
-    session_id: str
+    session_id: str = Field(description="Send it back to continue the conversation.")
+    answer_id: str | None = Field(
+        default=None, description="Rate the answer with POST /api/feedback (None when conversations are not stored)."
+    )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(min_length=1, max_length=64, description="From /api/chat's answer_id.")
+    rating: Rating
+    comment: str | None = Field(None, max_length=MAX_FEEDBACK_CHARS)
+    correction: str | None = Field(None, max_length=MAX_FEEDBACK_CHARS, description="The right answer.")
+    not_in_articles: bool = Field(False, description="The articles do not hold the answer.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackRequest:
+        if self.rating == "up" and (self.correction or self.not_in_articles):
+            raise ValueError("a correction or not_in_articles goes with rating 'down'")
+        if self.correction and self.not_in_articles:
+            raise ValueError("give either a correction or not_in_articles, not both")
+        return self
+
+
+class ConversationOut(BaseModel):
+    conversation: ConversationSummary
+    turns: list[TurnRecord]
 
 
 class DocumentOut(BaseModel):
@@ -90,21 +127,66 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Any:
 
 
 @router.post("/api/chat", response_model=ChatAnswer, tags=["answers"], summary="Chat; the server keeps the history")
-def chat(body: ChatRequest, assistant: AssistantDep, sessions: SessionsDep) -> Any:
-    session_id, history = sessions.open(body.session_id)
+def chat(body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, settings: SettingsDep) -> Any:
+    history = memory.history(body.session_id) if body.session_id else []
     request = assistant.request(body.message, history, k=body.k, language=_answer_language(body.language))
+    session_id = body.session_id or memory.start(request.question)
+    config = answer_config(settings, assistant)
 
-    def remembered(request: AnswerRequest) -> Iterator[Event]:
-        for event in assistant.stream(request):
-            if isinstance(event, Final):
-                sessions.append(session_id, body.message, event.answer.text)
-            yield event
+    def finish(answer: Answer) -> dict[str, Any]:
+        return {"session_id": session_id, "answer_id": memory.record(session_id, request.question, answer, config)}
 
     if body.stream:
-        return answer_sse(remembered(request), session_id=session_id)
+        return answer_sse(assistant.stream(request), finish)
     answer = assistant.answer(request)
-    sessions.append(session_id, body.message, answer.text)
-    return ChatAnswer(**dict(answer), session_id=session_id)
+    return ChatAnswer(**dict(answer), **finish(answer))
+
+
+@router.get(
+    "/api/conversations",
+    response_model=list[ConversationSummary],
+    tags=["conversations"],
+    summary="Stored conversations, most recent first",
+)
+def conversations(
+    store: ConversationsDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    return store.summaries(limit, offset)
+
+
+@router.get(
+    "/api/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    tags=["conversations"],
+    summary="One conversation: its questions, answers with citations, configuration and feedback",
+)
+def conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep) -> Any:
+    summary, turns = store.get(conversation_id)
+    return ConversationOut(conversation=summary, turns=turns)
+
+
+@router.delete(
+    "/api/conversations/{conversation_id}",
+    status_code=204,
+    tags=["conversations"],
+    summary="Remove a conversation with its answers and their feedback",
+)
+def delete_conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep) -> None:
+    if not store.delete(conversation_id):
+        raise NotFoundError(f"no conversation with id {conversation_id!r}: GET /api/conversations lists them")
+
+
+@router.post("/api/feedback", response_model=FeedbackRecord, tags=["conversations"], summary="Rate an answer")
+def feedback(body: FeedbackRequest, store: ConversationsDep) -> Any:
+    return store.rate(
+        body.answer_id,
+        body.rating,
+        comment=body.comment,
+        correction=body.correction,
+        not_in_articles=body.not_in_articles,
+    )
 
 
 @router.get("/api/search", response_model=list[Passage], tags=["retrieval"], summary="Passages, no answer")
@@ -168,4 +250,5 @@ def health(assistant: AssistantDep, settings: SettingsDep, sessions: SessionsDep
         "llm": "extractive" if assistant.chat_model is None else settings.llm,
         "store": f"server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "embedded",
         "sessions": len(sessions),
+        "conversations": "stored" if settings.conversations else "off",
     }

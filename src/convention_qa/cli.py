@@ -24,6 +24,7 @@ from convention_qa.errors import ConventionQAError
 
 if TYPE_CHECKING:
     from convention_qa.answering import Answer, AnswerRequest, Assistant
+    from convention_qa.conversations import ConversationStore
     from convention_qa.factory import Factory
 
 __all__ = ["Wiring", "main"]
@@ -299,6 +300,64 @@ def evaluate(
             click.echo(f"below threshold: {failure}", err=True)
         if failures:
             sys.exit(1)
+
+
+@main.group()
+def feedback() -> None:
+    """What users rated: export it as test questions, or count it."""
+
+
+def _conversations(ctx: click.Context) -> ConversationStore:
+    from convention_qa.errors import ConfigError
+
+    store = _factory(ctx).conversations()
+    if store is None:
+        raise ConfigError("conversations are not stored (CONVENTION_QA_CONVERSATIONS=false): there is no feedback")
+    return store
+
+
+@feedback.command("export")
+@click.option(
+    "--rating", type=click.Choice(["down", "up", "all"]), default="down", show_default=True, help="Which ratings."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The YAML file to write.")
+@click.pass_context
+@_friendly_errors
+def feedback_export(ctx: click.Context, rating: str, out: Path) -> None:
+    """Write rated answers as a question set that `convention-qa eval` runs as it is."""
+    import yaml
+
+    from convention_qa.evaluation.feedback import feedback_questions
+
+    turns = _conversations(ctx).rated(None if rating == "all" else rating)  # type: ignore[arg-type]
+    questions, skipped = feedback_questions(turns)
+    for reason in skipped:
+        click.echo(f"skipped {reason}", err=True)
+    if not questions:
+        click.echo(f"no {rating} ratings to export" + (" with a correction" if skipped else ""), err=True)
+        sys.exit(1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(questions, allow_unicode=True, sort_keys=False, width=100)
+    out.write_text(f"# {len(questions)} questions from user feedback (convention-qa feedback export)\n{text}", "utf-8")
+    click.echo(f"wrote {len(questions)} questions to {out}")
+
+
+@feedback.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_friendly_errors
+def feedback_stats(ctx: click.Context, as_json: bool) -> None:
+    """Rated answers per rating, per article cited and per week."""
+    from convention_qa.conversations import feedback_stats as count
+
+    stats = count(_conversations(ctx).rated(None))
+    if as_json:
+        click.echo(json.dumps(stats, ensure_ascii=False))
+        return
+    for group, values in stats.items():
+        click.echo(f"per {group}:")
+        for key, value in values.items() or [("(none)", 0)]:
+            click.echo(f"  {key:<60} {value:>6}")
 
 
 @main.command()

@@ -39,6 +39,7 @@ DEFAULT_CONFIG_FILE = "convention-qa.toml"
 MAX_K = 20  # passages one question may retrieve
 MAX_HISTORY_MESSAGES = 50  # earlier messages a request may carry (only the last HISTORY_TURNS are used)
 MAX_MESSAGE_CHARS = 100_000  # of one message a client sends; longer questions are refused by max_question_chars
+MAX_FEEDBACK_CHARS = 2000  # of a rating's comment or correction
 
 
 def config_file() -> Path | None:
@@ -101,6 +102,20 @@ class Settings(BaseSettings):
     max_sessions: int = Field(1000, ge=1, le=1_000_000, description="Chat sessions the API keeps.")
     session_idle_minutes: float = Field(60, gt=0, description="Idle chat sessions expire after this.")
     models_dir: Path | None = Field(None, description="Assembled model files; default DATA_DIR/models.")
+    conversations: bool = Field(
+        True, description="Keep conversations, answers and feedback in a database; false keeps no history."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the conversation database, e.g. postgresql+psycopg://user:pw@host/db; "
+        "default: SQLite at DATA_DIR/conversations.db.",
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Conversations untouched for this many days are deleted; unset keeps them."
+    )
+    reports_dir: Path = Field(
+        Path("reports"), description="Where the web UI's Evaluation tab looks for `convention-qa eval --out` folders."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -13,18 +13,24 @@ from fastapi import Depends, HTTPException, Request
 
 from convention_qa.answering import Assistant
 from convention_qa.config import Settings
+from convention_qa.conversations import ConversationStore
+from convention_qa.errors import NotFoundError
 from convention_qa.factory import Factory
 from convention_qa.index import Store
-from convention_qa.sessions import SessionStore
+from convention_qa.sessions import ChatMemory, SessionStore
 
 __all__ = [
     "AssistantDep",
+    "ConversationsDep",
     "FactoryDep",
+    "MemoryDep",
     "SessionsDep",
     "SettingsDep",
     "StoreDep",
     "get_assistant",
+    "get_conversations",
     "get_factory",
+    "get_memory",
     "get_sessions",
     "get_settings",
     "get_store",
@@ -56,11 +62,29 @@ def get_sessions(request: Request) -> SessionStore:
     return sessions
 
 
+def get_memory(request: Request) -> ChatMemory:
+    """Where /api/chat keeps conversations: the database, or (storage off) memory."""
+    memory: ChatMemory = request.app.state.conversations or request.app.state.sessions
+    return memory
+
+
+def get_conversations(request: Request) -> ConversationStore:
+    store: ConversationStore | None = request.app.state.conversations
+    if store is None:
+        raise NotFoundError(
+            "conversations are not stored on this server (CONVENTION_QA_CONVERSATIONS=false): "
+            "there are no saved conversations or answers to rate"
+        )
+    return store
+
+
 FactoryDep = Annotated[Factory, Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+MemoryDep = Annotated[ChatMemory, Depends(get_memory)]
+ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
 
 
 def key_matches(request: Request, api_key: str | None) -> bool:

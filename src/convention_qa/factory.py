@@ -10,6 +10,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from convention_qa.answering import Assistant
 from convention_qa.config import Settings
+from convention_qa.conversations import ConversationStore, database_url, open_conversations
 from convention_qa.embeddings import make_embedder, model_id
 from convention_qa.errors import StoreError
 from convention_qa.index import Store, open_store
@@ -18,7 +19,7 @@ from convention_qa.policy import load_policy
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Retriever
 
-__all__ = ["Factory"]
+__all__ = ["Factory", "answer_config"]
 
 
 @dataclass
@@ -42,6 +43,17 @@ class Factory:
             other._embedder = self._embedder
         return other
 
+    def conversations(self) -> ConversationStore | None:
+        """The conversation database, migrated; None when CONVENTION_QA_CONVERSATIONS=false."""
+        s = self.settings
+        if not s.conversations:
+            return None
+        return open_conversations(
+            database_url(s.data_dir, s.database_url),
+            history_messages=max(2, s.history_turns),
+            retention_days=s.retention_days,
+        )
+
     def store(self, *, reset: bool = False) -> Store:
         return open_store(self.settings, model_id(self.embedder()), reset=reset)
 
@@ -60,3 +72,16 @@ class Factory:
             policy=load_policy(s.policy),
             config=s.answering,
         )
+
+
+def answer_config(settings: Settings, assistant: Assistant) -> dict[str, object]:
+    """What produced an answer, stored with it: embedder, answer backend, prompts, policy."""
+    backend = "extractive" if assistant.chat_model is None else settings.llm
+    return {
+        "embedder": assistant.retriever.store.embedder_id,
+        "llm": backend,
+        "llm_model": settings.llm_model if backend in ("openai", "ollama") else None,
+        "prompt_version": assistant.prompts.version(),
+        "policy": settings.policy,
+        "top_k": settings.top_k,
+    }

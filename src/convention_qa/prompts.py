@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,13 @@ class Prompts:
                     "folder with system.md, answer.md and condense.md"
                 ) from None
         return self._cache[name]
+
+    def version(self) -> str:
+        """A short hash of every template in the folder: which prompts produced an answer."""
+        digest = hashlib.sha256()
+        for path in sorted(self.folder.glob("*.md")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:12]
 
     def render(self, name: str, **values: str) -> str:
         """The template with its placeholders filled; values are inserted verbatim."""

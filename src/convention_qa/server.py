@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -16,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from convention_qa import api, openai_compat
 from convention_qa.config import Settings
 from convention_qa.deps import key_matches
-from convention_qa.factory import Factory
+from convention_qa.factory import Factory, answer_config
 from convention_qa.ingest import ingest, ingest_lock
 from convention_qa.library import UploadResult, add_files
 from convention_qa.sessions import SessionStore
@@ -111,7 +113,7 @@ def create_app(factory: Factory) -> FastAPI:
     """The app for these collaborators; the index must exist (see ``ensure_index``)."""
     import gradio as gr
 
-    from convention_qa.ui import CSS, build_ui
+    from convention_qa.ui import CSS, Services, build_ui
 
     settings = factory.settings
     assistant = factory.assistant()
@@ -127,6 +129,7 @@ def create_app(factory: Factory) -> FastAPI:
     app.state.sessions = SessionStore(
         settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60
     )
+    app.state.conversations = factory.conversations()
     install_error_handlers(app)
     app.include_router(api.service_router)
     app.include_router(api.router)
@@ -138,7 +141,13 @@ def create_app(factory: Factory) -> FastAPI:
     def ui_user(request: Request) -> str | None:
         return "user" if key_matches(request, settings.api_key) else None
 
-    demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb)
+    services = Services(
+        conversations=app.state.conversations,
+        answer_config=answer_config(settings, assistant),
+        reports_dir=settings.reports_dir,
+        secret=_browser_secret(settings.data_dir),
+    )
+    demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb, services=services)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
         demo,
@@ -153,6 +162,20 @@ def create_app(factory: Factory) -> FastAPI:
             route.app.add_middleware(UICallErrors)
     mounted.add_middleware(BodyLimit, limit=settings.max_file_bytes * 5 + 1_000_000)
     return mounted
+
+
+def _browser_secret(data_dir: Path) -> str:
+    """The key that encrypts what the UI keeps in the browser, kept under the data directory so
+    that a restarted server can still read it (a page reload after a restart keeps its chat)."""
+    path = data_dir / "ui-secret"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    return path.read_text(encoding="ascii").strip()
 
 
 def ensure_index(factory: Factory) -> None:

@@ -8,11 +8,27 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from convention_qa.contract import Message
+from convention_qa.contract import Answer, Message
 from convention_qa.errors import NotFoundError
 
-__all__ = ["SessionStore", "UnknownSession"]
+__all__ = ["ChatMemory", "SessionStore", "UnknownSession"]
+
+
+class ChatMemory(Protocol):
+    """What /api/chat needs of a conversation store: in memory (SessionStore) or in the
+    database (conversations.ConversationStore)."""
+
+    def history(self, session_id: str) -> list[Message]:
+        """The conversation's recent messages; NotFoundError if there is no such conversation."""
+        ...
+
+    def start(self, title: str) -> str:
+        """A new conversation's id."""
+        ...
+
+    def record(self, session_id: str, question: str, answer: Answer, config: dict[str, Any]) -> str | None: ...
 
 
 class UnknownSession(NotFoundError):
@@ -71,6 +87,17 @@ class SessionStore:
             session.last_used = self._clock()
             self._sessions.move_to_end(session_id)
             return session_id, list(session.history)
+
+    def history(self, session_id: str) -> list[Message]:
+        return self.open(session_id)[1]
+
+    def start(self, title: str) -> str:
+        return self.open(None)[0]
+
+    def record(self, session_id: str, question: str, answer: Answer, config: dict[str, Any]) -> str | None:
+        """Remember the turn; in memory there is no answer id to rate (None)."""
+        self.append(session_id, question, answer.text)
+        return None
 
     def append(self, session_id: str, question: str, answer: str) -> None:
         with self._lock:

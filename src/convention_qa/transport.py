@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -69,13 +69,17 @@ def sse(events: Iterator[dict[str, Any]], *, done_marker: bool = False) -> Strea
     return StreamingResponse(encode(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-def answer_sse(events: Iterator[Event], **extra: Any) -> StreamingResponse:
-    """``token`` events as the answer is written, then one ``answer`` event (or an ``error`` one)."""
+def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any]] | None = None) -> StreamingResponse:
+    """``token`` events as the answer is written, then one ``answer`` event (or an ``error`` one).
+
+    ``finish`` runs on the final answer (to store it, say) and adds its fields to the event.
+    """
 
     def payloads() -> Iterator[dict[str, Any]]:
         try:
             for update in follow(events):
                 if update.answer is not None:
+                    extra = finish(update.answer) if finish else {}
                     yield {"type": "answer", **answer_json(update.answer, **extra)}
                 else:
                     yield {"type": "token", "text": update.delta}

@@ -6,21 +6,24 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr
+from gradio.events import api
 
 from convention_qa.answering import ABSTAIN_REASONS, Answer, Assistant
-from convention_qa.config import MAX_K
+from convention_qa.config import MAX_FEEDBACK_CHARS, MAX_K
 from convention_qa.contract import follow
+from convention_qa.conversations import ConversationStore
 from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.errors import ConventionQAError
 from convention_qa.library import UploadResult
 
-__all__ = ["EXAMPLES", "build_ui"]
+__all__ = ["EXAMPLES", "Services", "build_ui"]
 
 EXAMPLES = [
     "Berapa negara yang menandatangani Konvensi Hanoi?",
@@ -112,30 +115,131 @@ def _describe_upload(result: UploadResult) -> str:
     return "\n\n".join(lines) or "Nothing to add."
 
 
-def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float) -> gr.Blocks:
+@dataclass
+class Services:
+    """What the UI offers beyond the chat, each optional."""
+
+    conversations: ConversationStore | None = None  # stored conversations, the sidebar and ratings
+    answer_config: dict[str, Any] = field(default_factory=dict)  # stored with each answer
+    reports_dir: Path | None = None  # the Evaluation tab's folder of `eval --out` reports
+    secret: str | None = None  # encrypts the conversation id kept in the browser (stable across restarts)
+
+
+def _restore_answer(details: dict[str, Any]) -> Answer | None:
+    try:
+        return Answer.model_validate({**details, "text": details.get("answer", "")})
+    except ValueError:
+        return None
+
+
+def build_ui(
+    assistant: Assistant, upload: Upload, *, max_upload_mb: float, services: Services | None = None
+) -> gr.Blocks:
     """The chat app around one assistant; ``upload`` adds files to the corpus and indexes them."""
+    services = services or Services()
+    store = services.conversations
+
+    def conversation_choices() -> Any:
+        if store is None:
+            return gr.update()
+        return gr.update(choices=[(f"{c.title} ({c.turns})", c.id) for c in store.summaries(200)])
+
+    def ask(message: str, history: list[dict[str, Any]], k: int, language: str) -> tuple[list[Any], str, str]:
+        """The UI's public API (gradio_client, ``/ask``): the chat's final state, nothing stored."""
+        states = list(respond(message, history, k, language, None, [], persist=False))
+        return states[-1][0], states[-1][1], states[-1][2]
 
     def respond(
-        message: str, history: list[dict[str, Any]], k: int, language: str
-    ) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
+        message: str,
+        history: list[dict[str, Any]],
+        k: int,
+        language: str,
+        conversation: str | None,
+        ids: list[Any],
+        *,
+        persist: bool = True,
+    ) -> Iterator[tuple[Any, ...]]:
         message = (message or "").strip()
+        ids = list(ids or [])
         if not message:
-            yield history, render_sources(None), ""
+            yield history, render_sources(None), "", conversation, ids, gr.update()
             return
         past = [{"role": str(m["role"]), "content": _text(m.get("content"))} for m in history]
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-        yield history, "<p><em>Searching the articles…</em></p>", ""
+        ids = [*ids[: len(history) - 2], None, None]
+        yield history, "<p><em>Searching the articles…</em></p>", "", conversation, ids, gr.update()
         try:
             request = assistant.request(message, past, k=int(k), language=None if language == "auto" else language)
             for update in follow(assistant.stream(request)):
                 history[-1]["content"] = update.text
-                if update.answer is not None:
-                    yield history, render_sources(update.answer), ""
-                else:
-                    yield history, "<p><em>Writing the answer…</em></p>", ""
+                if update.answer is None:
+                    yield history, "<p><em>Writing the answer…</em></p>", "", conversation, ids, gr.update()
+                    continue
+                choices = gr.update()
+                if store is not None and persist:
+                    if conversation is None or not _exists(store, conversation):
+                        conversation = store.start(request.question)
+                    ids[-1] = store.record(conversation, request.question, update.answer, services.answer_config)
+                    choices = conversation_choices()
+                yield history, render_sources(update.answer), "", conversation, ids, choices
         except ConventionQAError as exc:
             history[-1]["content"] = f"⚠️ {exc}"
-            yield history, render_sources(None), ""
+            yield history, render_sources(None), "", conversation, ids, gr.update()
+
+    def restore(conversation: str | None) -> tuple[Any, ...]:
+        """The conversation kept in the browser (after a reload), or an empty chat."""
+        if store is None or not conversation:
+            return [], render_sources(None), None, [], conversation_choices()
+        try:
+            _, turns = store.get(conversation)
+        except ConventionQAError:
+            return [], render_sources(None), None, [], conversation_choices()
+        history: list[dict[str, Any]] = []
+        ids: list[Any] = []
+        for turn in turns:
+            history += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+            ids += [None, turn.id]
+        last = _restore_answer(turns[-1].details) if turns else None
+        return history, render_sources(last), conversation, ids, gr.update(conversation_choices(), value=conversation)
+
+    def delete(conversation: str | None, chosen: str | None) -> tuple[Any, ...]:
+        target = chosen or conversation
+        if store is not None and target:
+            store.delete(target)
+        if target == conversation:
+            return [], render_sources(None), None, [], conversation_choices(), "Conversation deleted."
+        return gr.update(), gr.update(), conversation, gr.update(), conversation_choices(), "Conversation deleted."
+
+    def rate(ids: list[Any], data: gr.LikeData) -> tuple[Any, ...]:
+        index = data.index[0] if isinstance(data.index, list | tuple) else data.index
+        answer_id = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
+        if store is None or not answer_id:
+            return gr.update(visible=False), None, "This answer cannot be rated."
+        if data.liked is True or data.liked == "Like":
+            store.rate(answer_id, "up")
+            return gr.update(visible=False), None, "Thanks: marked as a good answer."
+        if data.liked is False or data.liked == "Dislike":
+            store.rate(answer_id, "down")
+            return (
+                gr.update(visible=True),
+                answer_id,
+                "Marked as wrong. If you know the right answer, say it below.",
+            )
+        return gr.update(visible=False), None, ""
+
+    def send_feedback(answer_id: str | None, correction: str, not_said: bool, comment: str) -> tuple[Any, ...]:
+        if store is None or not answer_id:
+            return gr.update(visible=False), None, "Rate an answer first.", "", False, ""
+        correction, comment = (correction or "").strip(), (comment or "").strip()
+        problem = None
+        if len(correction) > MAX_FEEDBACK_CHARS or len(comment) > MAX_FEEDBACK_CHARS:
+            problem = f"Keep it under {MAX_FEEDBACK_CHARS} characters."
+        elif correction and not_said:
+            problem = "Give a correct answer or tick “the articles do not say”, not both."
+        if problem:
+            return gr.update(), answer_id, problem, correction, not_said, comment
+        store.rate(answer_id, "down", comment=comment or None, correction=correction or None, not_in_articles=not_said)
+        return gr.update(visible=False), None, "Thanks: your correction is saved.", "", False, ""
 
     def add(files: list[Any] | None) -> str:
         if not files:
@@ -151,39 +255,155 @@ def build_ui(assistant: Assistant, upload: Upload, *, max_upload_mb: float) -> g
 
     demo: gr.Blocks
     with gr.Blocks(title="convention-qa", analytics_enabled=False) as demo:
-        gr.Markdown("## Ask the articles\nAnswers cite the passages they rest on; click a source to read it.")
-        with gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat", buttons=["copy"])
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="Ask in Indonesian, English or Vietnamese…",
-                        show_label=False,
-                        scale=5,
-                        elem_id="question",
-                        max_length=assistant.config.max_question_chars,
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                new = gr.Button("New conversation", elem_id="new-conversation")
-                gr.Examples(EXAMPLES, inputs=question, label="Try")
-            with gr.Column(scale=2):
-                sources = gr.HTML(render_sources(None), label="Sources", elem_id="sources")
-                with gr.Accordion("Settings for this conversation", open=False):
-                    k = gr.Slider(1, MAX_K, value=assistant.config.k, step=1, label="Passages to retrieve", elem_id="k")
-                    language = gr.Dropdown(LANGUAGE_CHOICES, value="auto", label="Answer language", elem_id="language")
-                with gr.Accordion("Add articles", open=False):
-                    files = gr.File(
-                        file_count="multiple",
-                        label=f"{', '.join(SUPPORTED_SUFFIXES)} up to {max_upload_mb:g} MB each",
-                        elem_id="upload",
-                    )
-                    add_button = gr.Button("Add to the corpus", elem_id="add-files")
-                    upload_status = gr.Markdown(elem_id="upload-status")
+        conversation = gr.BrowserState(None, storage_key="convention_qa_conversation", secret=services.secret)
+        answer_ids = gr.State([])
+        if store is not None:
+            with gr.Sidebar(label="Conversations", open=True, elem_id="sidebar"):
+                past = gr.Radio(choices=[], label="Past conversations", elem_id="past", interactive=True)
+                delete_button = gr.Button("Delete the selected conversation", elem_id="delete-conversation")
+                sidebar_status = gr.Markdown(elem_id="sidebar-status")
+        else:
+            past = gr.Radio(visible=False)
+        with gr.Tab("Chat", elem_id="chat-tab"):
+            gr.Markdown("## Ask the articles\nAnswers cite the passages they rest on; click a source to read it.")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat", buttons=["copy"])
+                    with gr.Row():
+                        question = gr.Textbox(
+                            placeholder="Ask in Indonesian, English or Vietnamese…",
+                            show_label=False,
+                            scale=5,
+                            elem_id="question",
+                            max_length=assistant.config.max_question_chars,
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    new = gr.Button("New conversation", elem_id="new-conversation")
+                    feedback_status = gr.Markdown(elem_id="feedback-status")
+                    pending = gr.State(None)
+                    with gr.Group(visible=False, elem_id="feedback-form") as form:
+                        correction = gr.Textbox(label="The correct answer", elem_id="correction", max_lines=3)
+                        not_said = gr.Checkbox(label="The articles do not say", elem_id="not-in-articles")
+                        comment = gr.Textbox(label="Comment (optional)", elem_id="comment", max_lines=3)
+                        send_correction = gr.Button("Send", elem_id="send-feedback")
+                    gr.Examples(EXAMPLES, inputs=question, label="Try")
+                with gr.Column(scale=2):
+                    sources = gr.HTML(render_sources(None), label="Sources", elem_id="sources")
+                    with gr.Accordion("Settings for this conversation", open=False):
+                        k = gr.Slider(
+                            1, MAX_K, value=assistant.config.k, step=1, label="Passages to retrieve", elem_id="k"
+                        )
+                        language = gr.Dropdown(
+                            LANGUAGE_CHOICES, value="auto", label="Answer language", elem_id="language"
+                        )
+                    with gr.Accordion("Add articles", open=False):
+                        files = gr.File(
+                            file_count="multiple",
+                            label=f"{', '.join(SUPPORTED_SUFFIXES)} up to {max_upload_mb:g} MB each",
+                            elem_id="upload",
+                        )
+                        add_button = gr.Button("Add to the corpus", elem_id="add-files")
+                        upload_status = gr.Markdown(elem_id="upload-status")
+        if services.reports_dir is not None:
+            build_evaluation_tab(services.reports_dir)
 
-        inputs = [question, chatbot, k, language]
-        outputs = [chatbot, sources, question]
-        question.submit(respond, inputs, outputs, api_name="ask")
+        inputs = [question, chatbot, k, language, conversation, answer_ids]
+        outputs = [chatbot, sources, question, conversation, answer_ids, past]
+        question.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
-        new.click(lambda: ([], render_sources(None), ""), None, outputs, api_visibility="private")
+        new.click(
+            lambda: ([], render_sources(None), "", None, []),
+            None,
+            [chatbot, sources, question, conversation, answer_ids],
+            api_visibility="private",
+        )
         add_button.click(add, files, upload_status, api_name="add_files")
+        api(ask, api_name="ask")
+        restored = [chatbot, sources, conversation, answer_ids, past]
+        demo.load(restore, conversation, restored, api_visibility="private")
+        if store is not None:
+            chatbot.like(rate, answer_ids, [form, pending, feedback_status], api_visibility="private")
+            send_correction.click(
+                send_feedback,
+                [pending, correction, not_said, comment],
+                [form, pending, feedback_status, correction, not_said, comment],
+                api_visibility="private",
+            )
+            past.input(restore, past, restored, api_visibility="private")
+            delete_button.click(delete, [conversation, past], [*restored, sidebar_status], api_visibility="private")
     return demo
+
+
+def _exists(store: ConversationStore, conversation: str) -> bool:
+    try:
+        store.history(conversation)
+    except ConventionQAError:
+        return False
+    return True
+
+
+def build_evaluation_tab(reports_dir: Path) -> None:
+    """Reports under ``reports_dir``: summary, charts and questions (wrong first); compare two."""
+    from convention_qa.evaluation import browse
+
+    def choices() -> Any:
+        names = browse.find_reports(reports_dir)
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    def show(name: str | None) -> tuple[Any, ...]:
+        if not name:
+            return (
+                [],
+                [],
+                [],
+                f"No reports under `{reports_dir}` yet: run `convention-qa eval SET --out {reports_dir}/NAME`.",
+            )
+        try:
+            report, summary, charts, rows = browse.load(reports_dir, name)
+        except ConventionQAError as exc:
+            return [], [], [], f"⚠️ {exc}"
+        wrong = sum(1 for r in rows if r[0] == "wrong")
+        return (
+            summary,
+            [str(c) for c in charts],
+            rows,
+            f"**{report.get('title', name)}**: {wrong} of {len(rows)} wrong.",
+        )
+
+    def diff(old: str | None, new: str | None) -> str:
+        if not old or not new:
+            return "Choose two reports."
+        try:
+            return "```\n" + browse.compare_reports(reports_dir, old, new) + "\n```"
+        except ConventionQAError as exc:
+            return f"⚠️ {exc}"
+
+    with gr.Tab("Evaluation", elem_id="evaluation-tab") as tab:
+        gr.Markdown(f"Reports written by `convention-qa eval SET --out {reports_dir}/NAME`.")
+        with gr.Row():
+            report = gr.Dropdown([], label="Report", elem_id="report", scale=4)
+            refresh = gr.Button("Refresh", elem_id="refresh-reports", scale=1)
+        headline = gr.Markdown(elem_id="report-headline")
+        with gr.Row():
+            summary = gr.Dataframe(headers=browse.SUMMARY_HEADERS, label="Summary", elem_id="report-summary", scale=1)
+            charts = gr.Gallery(label="Charts", elem_id="report-charts", columns=1, height=420, scale=2)
+        questions = gr.Dataframe(
+            headers=browse.QUESTION_HEADERS, label="Questions, wrong first", elem_id="report-questions", wrap=True
+        )
+        with gr.Accordion("Compare two reports", open=False):
+            with gr.Row():
+                old = gr.Dropdown([], label="Old", elem_id="compare-old")
+                new = gr.Dropdown([], label="New", elem_id="compare-new")
+            compare_button = gr.Button("Compare", elem_id="compare")
+            comparison = gr.Markdown(elem_id="comparison")
+        shown = [summary, charts, questions, headline]
+        tab.select(choices, None, report, api_visibility="private").then(show, report, shown, api_visibility="private")
+        refresh.click(choices, None, report, api_visibility="private").then(
+            show, report, shown, api_visibility="private"
+        )
+        report.input(show, report, shown, api_visibility="private")
+        for dropdown in (old, new):
+            tab.select(
+                lambda: gr.update(choices=browse.find_reports(reports_dir)), None, dropdown, api_visibility="private"
+            )
+        compare_button.click(diff, [old, new], comparison, api_visibility="private")

@@ -43,6 +43,7 @@ class QuestionResult:
     repair: str | None = None
     answer_language: str = "und"  # "und": language-neutral (a name, a number)
     language_ok: bool | None = None  # answered in the question's language (None when abstained)
+    cited: list[dict[str, Any]] = field(default_factory=list)  # each citation: n, doc_id, title, text
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +95,7 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
         repair=answer.repair,
         answer_language=written,
         language_ok=None if answer.abstained else written in (wanted, "und"),
+        cited=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "text": c.text[:400]} for c in answer.citations],
     )
 
 

@@ -1,0 +1,64 @@
+"""Rated answers as regression questions: the project's own question-set format, so that
+``convention-qa eval FILE.yaml`` runs what users flagged with no editing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from convention_qa.conversations import TurnRecord
+from convention_qa.evaluation.metrics import strip_citations
+
+__all__ = ["feedback_questions"]
+
+
+def feedback_questions(turns: Sequence[TurnRecord]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(questions, why some rated answers were left out).
+
+    A rated-up answer becomes its own expected answer; a rated-down one the correction it
+    carries, or an unanswerable question when the user said the articles do not say. A down
+    rating with neither says what is wrong, not what is right, so it cannot be a test question.
+    """
+    questions: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for turn in turns:
+        feedback = turn.feedback
+        if feedback is None:
+            continue
+        citations = turn.details.get("citations") or []
+        tags = ["feedback", f"feedback-{feedback.rating}"]
+        item: dict[str, Any] = {"id": f"feedback-{turn.id}"}
+        if turn.history:
+            item["turns"] = [*turn.history, turn.question]
+        else:
+            item["question"] = turn.question
+        language = turn.details.get("question_language")
+        if language in ("id", "en", "vi"):
+            item["language"] = language
+        if feedback.rating == "up":
+            expected = strip_citations(turn.answer).strip()
+            if turn.abstained:
+                item.update(answerable=False)
+                tags.append("abstention-confirmed")
+            elif expected:
+                item.update(answers=[expected], answerable=True)
+                tags.append("rated-up")
+            else:
+                skipped.append(f"{turn.id}: the rated-up answer is empty")
+                continue
+        elif feedback.not_in_articles:
+            item.update(answerable=False)
+            tags.append("not-in-articles")
+        elif feedback.correction:
+            item.update(answers=[feedback.correction.strip()], answerable=True)
+            tags.append("correction")
+        else:
+            skipped.append(f"{turn.id}: rated down without a correction or 'the articles do not say'")
+            continue
+        if item.get("answerable") and citations:
+            item["support"] = str(citations[0].get("doc_id"))
+        if feedback.comment:
+            item["comment"] = feedback.comment
+        item["tags"] = tags
+        questions.append(item)
+    return questions, skipped
