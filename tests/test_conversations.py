@@ -1,0 +1,188 @@
+"""The conversation store: conversations, answers, feedback, retention, migrations, on SQLite
+and (marked integration) on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text, update
+
+from convention_qa.contract import Answer, Citation
+from convention_qa.conversations import (
+    ConversationRow,
+    ConversationStore,
+    database_url,
+    feedback_stats,
+    open_conversations,
+)
+from convention_qa.errors import NotFoundError, StoreError
+
+from .servers import postgres_server
+
+CONFIG = {"embedder": "fake", "llm": "extractive", "prompt_version": "abc"}
+
+
+def answer(text: str, doc_id: str = "hanoi", abstained: bool = False) -> Answer:
+    citation = Citation(1, f"{doc_id}::0", doc_id, "Title", None, "passage text", 0, 12, ["passage text"], 0.9)
+    return Answer(question="q", text=text, abstained=abstained, citations=[] if abstained else [citation])
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return database_url(tmp_path, None)
+    server: str = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with create_engine(server, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def store(url: str) -> ConversationStore:
+    return open_conversations(url)
+
+
+def test_a_conversation_keeps_its_answers_citations_and_configuration(store: ConversationStore) -> None:
+    conversation = store.start("Berapa negara yang menandatangani Konvensi Hanoi?")
+    first = store.record(conversation, "Berapa negara?", answer("69 negara [1]."), CONFIG)
+    second = store.record(conversation, "Dan pasalnya?", answer("68 pasal [1]."), CONFIG)
+    assert first and second and first != second
+    assert [m["content"] for m in store.history(conversation)] == [
+        "Berapa negara?",
+        "69 negara [1].",
+        "Dan pasalnya?",
+        "68 pasal [1].",
+    ]
+    summary, turns = store.get(conversation)
+    assert summary.turns == 2 and summary.title.startswith("Berapa negara")
+    assert turns[0].details["citations"][0]["doc_id"] == "hanoi" and turns[0].details["answer"] == "69 negara [1]."
+    assert turns[1].config == CONFIG and [t.position for t in turns] == [0, 1]
+    assert [c.id for c in store.summaries()] == [conversation]
+
+
+def test_history_is_bounded_to_the_last_turns(url: str) -> None:
+    store = open_conversations(url, history_messages=4)
+    conversation = store.start("t")
+    for i in range(5):
+        store.record(conversation, f"q{i}", answer(f"a{i} [1]."), CONFIG)
+    assert [m["content"] for m in store.history(conversation)] == ["q3", "a3 [1].", "q4", "a4 [1]."]
+
+
+def test_deleting_a_conversation_removes_its_feedback(store: ConversationStore) -> None:
+    conversation = store.start("t")
+    answer_id = store.record(conversation, "q", answer("a [1]."), CONFIG)
+    assert answer_id
+    store.rate(answer_id, "down", correction="b")
+    other = store.start("u")
+    kept = store.record(other, "q", answer("a [1]."), CONFIG)
+    assert kept
+    store.rate(kept, "up")
+    assert store.delete(conversation) and not store.delete(conversation)
+    assert store.counts() == {"conversations": 1, "answers": 1, "feedback": 1}
+    with pytest.raises(NotFoundError):
+        store.get(conversation)
+    with pytest.raises(NotFoundError, match="unknown or expired session_id"):
+        store.history(conversation)
+
+
+def test_rating_again_replaces_the_rating_and_unknown_answers_are_refused(store: ConversationStore) -> None:
+    answer_id = store.record(store.start("t"), "q", answer("a [1]."), CONFIG)
+    assert answer_id
+    store.rate(answer_id, "up")
+    record = store.rate(answer_id, "down", comment="wrong", not_in_articles=True)
+    assert (record.rating, record.comment, record.not_in_articles) == ("down", "wrong", True)
+    assert store.counts()["feedback"] == 1
+    with pytest.raises(NotFoundError, match="no answer with id"):
+        store.rate("no-such-answer", "up")
+    assert store.counts()["feedback"] == 1
+
+
+def test_retention_prunes_conversations_untouched_for_longer(url: str) -> None:
+    store = open_conversations(url)
+    old, new = store.start("old"), store.start("new")
+    store.rate(store.record(old, "q", answer("a [1]."), CONFIG) or "", "down", correction="c")
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == old)
+            .values(updated_at=datetime.now(UTC) - timedelta(days=40))
+        )
+    reopened = open_conversations(url, retention_days=30)
+    assert [c.id for c in reopened.summaries()] == [new]
+    assert reopened.counts() == {"conversations": 1, "answers": 0, "feedback": 0}
+
+
+def test_the_migrations_build_exactly_the_tables_the_models_describe(store: ConversationStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from convention_qa.conversations import Base
+
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_the_sqlite_file_is_in_wal_mode_and_opens_twice(tmp_path: Path) -> None:
+    url = database_url(tmp_path, None)
+    open_conversations(url).start("t")
+    again = open_conversations(url)  # migrating an up-to-date database is a no-op
+    assert again.counts()["conversations"] == 1
+    with sqlite3.connect(tmp_path / "conversations.db") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="CONVENTION_QA_DATABASE_URL"):
+        open_conversations("postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+
+
+def test_feedback_stats_count_per_rating_article_and_week(store: ConversationStore) -> None:
+    conversation = store.start("t")
+    for said, rating, doc in (("a [1].", "up", "x"), ("b [1].", "down", "y"), ("c [1].", "down", "y")):
+        store.rate(store.record(conversation, "q", answer(said, doc), CONFIG) or "", rating)  # type: ignore[arg-type]
+    stats = feedback_stats(store.rated())
+    assert stats["rating"] == {"up": 1, "down": 2}
+    assert stats["article"] == {"x (up)": 1, "y (down)": 2}
+    assert sum(stats["week"].values()) == 3
+
+
+def test_sixteen_writers_at_once_lose_nothing(url: str) -> None:
+    """Two stores on one database stand for two app replicas; 16 threads write through them."""
+    replicas = [open_conversations(url), open_conversations(url)]
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            store = replicas[n % 2]
+            conversation = store.start(f"client {n}")
+            for turn in range(3):
+                answer_id = replicas[(n + turn) % 2].record(conversation, f"q{turn}", answer(f"a{turn} [1]."), CONFIG)
+                assert answer_id
+                store.rate(answer_id, "up" if turn % 2 else "down", correction=None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert replicas[0].counts() == {"conversations": 16, "answers": 48, "feedback": 48}
+    positions = [[t.position for t in replicas[1].get(c.id)[1]] for c in replicas[1].summaries()]
+    assert all(p == [0, 1, 2] for p in positions), "each conversation's turns are in order"
