@@ -46,12 +46,20 @@ def start_server(settings: Settings, model: Any = None) -> tuple[str, uvicorn.Se
     return f"http://127.0.0.1:{port}", server, thread
 
 
+def stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Stop the server; a client still holding a connection open (gradio_client's event
+    stream) does not keep it waiting."""
+    server.should_exit = True
+    thread.join(timeout=2)
+    server.force_exit = True
+    thread.join(timeout=10)
+
+
 @pytest.fixture
 def base(settings: Settings) -> Iterator[str]:
     url, server, thread = start_server(settings.model_copy(update={"policy": "off"}))
     yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +73,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             patch.delenv(name)
         url, server, thread = start_server(Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off"))
     yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 @pytest.fixture
@@ -74,8 +81,7 @@ def model_base(settings: Settings) -> Iterator[str]:
     model = ScriptedChatModel(replies=[SHORT_ANSWER])
     url, server, thread = start_server(settings.model_copy(update={"policy": "off"}), model)
     yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    stop_server(server, thread)
 
 
 def test_ask_returns_the_answer_shape(shared: str) -> None:
@@ -102,15 +108,17 @@ def test_ask_streams_server_sent_events(model_base: str) -> None:
     assert events[-1]["answer"].startswith(CLAIM) and events[-1]["citations"]
 
 
-def test_chat_keeps_a_session_and_refuses_unknown_ones(base: str) -> None:
-    first = httpx.post(f"{base}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}).json()
+def test_chat_keeps_a_session_and_refuses_unknown_ones(shared: str) -> None:
+    first = httpx.post(
+        f"{shared}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}
+    ).json()
     session = first["session_id"]
     second = httpx.post(
-        f"{base}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"}
+        f"{shared}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"}
     ).json()
     assert second["session_id"] == session
     assert second["query"].startswith("Siapa yang memimpin"), "the follow-up used the session's history"
-    missing = httpx.post(f"{base}/api/chat", json={"session_id": "no-such-session", "message": "Halo?"})
+    missing = httpx.post(f"{shared}/api/chat", json={"session_id": "no-such-session", "message": "Halo?"})
     assert missing.status_code == 404 and "unknown or expired session" in missing.json()["detail"]
 
 
@@ -191,10 +199,10 @@ def test_openai_client_chats_with_the_corpus(model_base: str) -> None:
     assert chunks[-1].model_extra and chunks[-1].model_extra["citations"]
 
 
-def test_gradio_client_uses_the_mounted_ui(base: str) -> None:
+def test_gradio_client_uses_the_mounted_ui(shared: str) -> None:
     from gradio_client import Client
 
-    client = Client(f"{base}/", verbose=False)
+    client = Client(f"{shared}/", verbose=False)
     history, sources, cleared = client.predict(
         "Berapa negara yang menandatangani Konvensi Hanoi?", [], 4, "auto", api_name="/ask"
     )
@@ -233,8 +241,7 @@ def test_api_key_guards_every_route(settings: Settings) -> None:
         assert httpx.get(f"{url}/api/documents").status_code == 401
         assert httpx.get(f"{url}/gradio_api/info").status_code in (401, 403)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_server(server, thread)
 
 
 def test_health(shared: str) -> None:

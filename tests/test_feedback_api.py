@@ -5,6 +5,8 @@ and feedback exported as a question set that `eval` runs as it is."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +21,9 @@ from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
 from convention_qa.conversations import database_url, open_conversations
 
+from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings
-from .test_api import start_server
+from .test_api import start_server, stop_server
 
 QUESTION = "Berapa negara yang menandatangani Konvensi Hanoi?"
 
@@ -35,8 +38,22 @@ def settings(tmp_path: Path, corpus: Path) -> Settings:
 def server(settings: Settings) -> Iterator[str]:
     url, running, thread = start_server(settings)
     yield url
-    running.should_exit = True
-    thread.join(timeout=10)
+    stop_server(running, thread)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
+    """One server for the bad-input cases (each checks that nothing was added)."""
+    root = tmp_path_factory.mktemp("feedback")
+    (root / "corpus").mkdir()
+    shutil.copy(SEED_ARTICLE, root / "corpus" / SEED_ARTICLE.name)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(name)
+        config = Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off")
+        url, running, thread = start_server(config)
+    yield url, config
+    stop_server(running, thread)
 
 
 def counts(settings: Settings) -> dict[str, int]:
@@ -68,16 +85,14 @@ def test_a_chat_session_survives_a_server_restart(settings: Settings) -> None:
     session = httpx.post(
         f"{url}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}
     ).json()["session_id"]
-    running.should_exit = True
-    thread.join(timeout=10)
+    stop_server(running, thread)
     url, running, thread = start_server(settings)
     try:
         again = httpx.post(f"{url}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"})
         assert again.status_code == 200, again.text
         assert again.json()["query"].startswith("Siapa yang memimpin"), "the history came back from the database"
     finally:
-        running.should_exit = True
-        thread.join(timeout=10)
+        stop_server(running, thread)
 
 
 @pytest.mark.parametrize(
@@ -95,10 +110,10 @@ def test_a_chat_session_survives_a_server_restart(settings: Settings) -> None:
         ("not json", 422),
     ],
 )
-def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(
-    server: str, settings: Settings, body: Any, status: int
-) -> None:
+def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(shared: tuple[str, Settings], body: Any, status: int) -> None:
+    server, settings = shared
     answer_id = httpx.post(f"{server}/api/chat", json={"message": QUESTION}).json()["answer_id"]
+    before = counts(settings)["feedback"]
     if isinstance(body, dict):
         body = {k: (answer_id if v == "ANSWER" else v) for k, v in body.items()}
         content = json.dumps(body).encode()
@@ -107,7 +122,7 @@ def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(
     response = httpx.post(f"{server}/api/feedback", content=content, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert response.json()["detail"]
-    assert counts(settings)["feedback"] == 0
+    assert counts(settings)["feedback"] == before
 
 
 def test_sixteen_clients_chatting_and_rating_at_once_lose_no_write(server: str, settings: Settings) -> None:
@@ -141,8 +156,7 @@ def test_with_storage_off_chat_still_works_and_conversations_say_why_they_are_mi
         assert missing.status_code == 404 and "CONVENTION_QA_CONVERSATIONS=false" in missing.json()["detail"]
         assert httpx.post(f"{url}/api/feedback", json={"answer_id": "x", "rating": "up"}).status_code == 404
     finally:
-        running.should_exit = True
-        thread.join(timeout=10)
+        stop_server(running, thread)
     assert not (settings.data_dir / "conversations.db").exists()
 
 
@@ -159,8 +173,7 @@ def test_api_key_guards_the_conversation_routes(settings: Settings) -> None:
         ok = httpx.get(f"{url}/api/conversations", headers={"authorization": "Bearer sesame"})
         assert ok.status_code == 200
     finally:
-        running.should_exit = True
-        thread.join(timeout=10)
+        stop_server(running, thread)
 
 
 def cli(args: list[str], settings: Settings) -> Any:
@@ -216,3 +229,28 @@ def test_feedback_export_is_a_question_set_eval_runs_as_it_is(server: str, setti
 def test_feedback_commands_say_so_when_storage_is_off(settings: Settings, tmp_path: Path) -> None:
     result = cli(["feedback", "stats"], settings.model_copy(update={"conversations": False}))
     assert result.exit_code == 2 and "CONVENTION_QA_CONVERSATIONS=false" in result.output
+
+
+@pytest.mark.integration  # a real PostgreSQL server
+def test_two_replicas_share_conversations_on_postgresql(settings: Settings, tmp_path: Path) -> None:
+    from .servers import postgres_server
+
+    with postgres_server() as url:
+        shared = settings.model_copy(update={"database_url": url})
+        first = start_server(shared)
+        second = start_server(shared.model_copy(update={"data_dir": tmp_path / "replica"}))
+        try:
+            reply = httpx.post(f"{first[0]}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi?"}).json()
+            follow = httpx.post(
+                f"{second[0]}/api/chat",
+                json={"session_id": reply["session_id"], "message": "Siapa yang mengambil fotonya?"},
+            )
+            assert follow.status_code == 200 and follow.json()["query"].startswith("Siapa yang memimpin")
+            rated = httpx.post(f"{second[0]}/api/feedback", json={"answer_id": reply["answer_id"], "rating": "up"})
+            assert rated.status_code == 200
+            detail = httpx.get(f"{first[0]}/api/conversations/{reply['session_id']}").json()
+            assert len(detail["turns"]) == 2 and detail["turns"][0]["feedback"]["rating"] == "up"
+            assert not (settings.data_dir / "conversations.db").exists(), "nothing went to SQLite"
+        finally:
+            for _, running, thread in (first, second):
+                stop_server(running, thread)

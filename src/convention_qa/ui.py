@@ -139,10 +139,11 @@ def build_ui(
     services = services or Services()
     store = services.conversations
 
-    def conversation_choices() -> Any:
+    def conversation_choices(current: str | None = None) -> Any:
         if store is None:
             return gr.update()
-        return gr.update(choices=[(f"{c.title} ({c.turns})", c.id) for c in store.summaries(200)])
+        choices = [(f"{c.title} ({c.turns})", c.id) for c in store.summaries(200)]
+        return gr.update(choices=choices, value=current if current in {c for _, c in choices} else None)
 
     def ask(message: str, history: list[dict[str, Any]], k: int, language: str) -> tuple[list[Any], str, str]:
         """The UI's public API (gradio_client, ``/ask``): the chat's final state, nothing stored."""
@@ -180,7 +181,7 @@ def build_ui(
                     if conversation is None or not _exists(store, conversation):
                         conversation = store.start(request.question)
                     ids[-1] = store.record(conversation, request.question, update.answer, services.answer_config)
-                    choices = conversation_choices()
+                    choices = conversation_choices(conversation)
                 yield history, render_sources(update.answer), "", conversation, ids, choices
         except ConventionQAError as exc:
             history[-1]["content"] = f"⚠️ {exc}"
@@ -200,7 +201,7 @@ def build_ui(
             history += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
             ids += [None, turn.id]
         last = _restore_answer(turns[-1].details) if turns else None
-        return history, render_sources(last), conversation, ids, gr.update(conversation_choices(), value=conversation)
+        return history, render_sources(last), conversation, ids, conversation_choices(conversation)
 
     def delete(conversation: str | None, chosen: str | None) -> tuple[Any, ...]:
         target = chosen or conversation
@@ -208,7 +209,14 @@ def build_ui(
             store.delete(target)
         if target == conversation:
             return [], render_sources(None), None, [], conversation_choices(), "Conversation deleted."
-        return gr.update(), gr.update(), conversation, gr.update(), conversation_choices(), "Conversation deleted."
+        return (
+            gr.update(),
+            gr.update(),
+            conversation,
+            gr.update(),
+            conversation_choices(conversation),
+            "Conversation deleted.",
+        )
 
     def rate(ids: list[Any], data: gr.LikeData) -> tuple[Any, ...]:
         index = data.index[0] if isinstance(data.index, list | tuple) else data.index
@@ -260,7 +268,9 @@ def build_ui(
         if store is not None:
             with gr.Sidebar(label="Conversations", open=True, elem_id="sidebar"):
                 past = gr.Radio(choices=[], label="Past conversations", elem_id="past", interactive=True)
-                delete_button = gr.Button("Delete the selected conversation", elem_id="delete-conversation")
+                delete_button = gr.Button(
+                    "Delete the selected conversation", elem_id="delete-conversation", size="sm", variant="secondary"
+                )
                 sidebar_status = gr.Markdown(elem_id="sidebar-status")
         else:
             past = gr.Radio(visible=False)
@@ -312,10 +322,13 @@ def build_ui(
         question.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
         new.click(
-            lambda: ([], render_sources(None), "", None, []),
+            lambda: ([], render_sources(None), "", None, [], conversation_choices()),
             None,
-            [chatbot, sources, question, conversation, answer_ids],
+            [chatbot, sources, question, conversation, answer_ids, past],
             api_visibility="private",
+        )
+        chatbot.clear(
+            lambda: (None, [], conversation_choices()), None, [conversation, answer_ids, past], api_visibility="private"
         )
         add_button.click(add, files, upload_status, api_name="add_files")
         api(ask, api_name="ask")
@@ -382,11 +395,13 @@ def build_evaluation_tab(reports_dir: Path) -> None:
         gr.Markdown(f"Reports written by `convention-qa eval SET --out {reports_dir}/NAME`.")
         with gr.Row():
             report = gr.Dropdown([], label="Report", elem_id="report", scale=4)
-            refresh = gr.Button("Refresh", elem_id="refresh-reports", scale=1)
+            refresh = gr.Button("Refresh", elem_id="refresh-reports", scale=1, size="sm")
         headline = gr.Markdown(elem_id="report-headline")
         with gr.Row():
             summary = gr.Dataframe(headers=browse.SUMMARY_HEADERS, label="Summary", elem_id="report-summary", scale=1)
-            charts = gr.Gallery(label="Charts", elem_id="report-charts", columns=1, height=420, scale=2)
+            charts = gr.Gallery(
+                label="Charts", elem_id="report-charts", columns=1, height=460, object_fit="contain", scale=2
+            )
         questions = gr.Dataframe(
             headers=browse.QUESTION_HEADERS, label="Questions, wrong first", elem_id="report-questions", wrap=True
         )
