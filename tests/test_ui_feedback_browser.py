@@ -154,3 +154,13 @@ def test_6_open_the_report_in_the_evaluation_tab(page: Any) -> None:
     assert "answer_rate" in str(page.locator("#report-summary").inner_text())
     assert page.locator("#report-charts img").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "ui-evaluation.png"), full_page=True)
+
+
+def test_7_delete_the_conversation_from_the_sidebar(page: Any, app: App) -> None:
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#past label").filter(has_text="Berapa negara").first.click()
+    page.wait_for_function(f"() => document.querySelector('#chat').innerText.includes({QUESTION!r})", timeout=30_000)
+    page.click("#delete-conversation")
+    page.wait_for_function("() => document.querySelectorAll('#chat .message').length === 0", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#past').innerText.includes('Berapa negara')")
+    assert httpx.get(f"{app.url}/api/conversations").json() == []

@@ -199,7 +199,7 @@ def ingest(
     started = time.perf_counter()
     corpus_dir = corpus_dir or settings.corpus_dir
     report = IngestReport()
-    max_bytes = int(settings.max_file_mb * 1_000_000)
+    max_bytes = settings.max_file_bytes
     stored = store.documents()
     by_path: dict[str, StoredDoc] = {d.meta.path: d for d in stored.values()}
     seen_paths: set[str] = set()

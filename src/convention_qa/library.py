@@ -81,7 +81,7 @@ def add_files(files: list[tuple[str, bytes]], settings: Settings, store: Store, 
     """Save acceptable files into CORPUS_DIR/uploads and ingest the corpus; report the rest."""
     result = UploadResult()
     folder = settings.corpus_dir / UPLOAD_FOLDER
-    max_bytes = int(settings.max_file_mb * 1_000_000)
+    max_bytes = settings.max_file_bytes
     accepted = []
     for original, data in files:
         name = safe_name(original)

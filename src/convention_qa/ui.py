@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from convention_qa.errors import ConventionQAError
 from convention_qa.library import UploadResult
 
 __all__ = ["EXAMPLES", "Services", "build_ui"]
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "Berapa negara yang menandatangani Konvensi Hanoi?",
@@ -176,13 +179,17 @@ def build_ui(
                 if update.answer is None:
                     yield history, "<p><em>Writing the answer…</em></p>", "", conversation, ids, gr.update()
                     continue
-                choices = gr.update()
+                choices, panel = gr.update(), render_sources(update.answer)
                 if store is not None and persist:
-                    if conversation is None or not _exists(store, conversation):
-                        conversation = store.start(request.question)
-                    ids[-1] = store.record(conversation, request.question, update.answer, services.answer_config)
-                    choices = conversation_choices(conversation)
-                yield history, render_sources(update.answer), "", conversation, ids, choices
+                    try:
+                        if conversation is None or not _exists(store, conversation):
+                            conversation = store.start(request.question)
+                        ids[-1] = store.record(conversation, request.question, update.answer, services.answer_config)
+                        choices = conversation_choices(conversation)
+                    except ConventionQAError as exc:  # the answer stands; only keeping it failed
+                        log.warning("could not store the answer: %s", exc)
+                        panel = f"<p class='meta'>⚠️ This answer was not saved: {html.escape(str(exc))}</p>" + panel
+                yield history, panel, "", conversation, ids, choices
         except ConventionQAError as exc:
             history[-1]["content"] = f"⚠️ {exc}"
             yield history, render_sources(None), "", conversation, ids, gr.update()
@@ -223,11 +230,15 @@ def build_ui(
         answer_id = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
         if store is None or not answer_id:
             return gr.update(visible=False), None, "This answer cannot be rated."
-        if data.liked is True or data.liked == "Like":
-            store.rate(answer_id, "up")
-            return gr.update(visible=False), None, "Thanks: marked as a good answer."
+        try:
+            if data.liked is True or data.liked == "Like":
+                store.rate(answer_id, "up")
+                return gr.update(visible=False), None, "Thanks: marked as a good answer."
+            if data.liked is False or data.liked == "Dislike":
+                store.rate(answer_id, "down")
+        except ConventionQAError as exc:  # e.g. the conversation was deleted in another tab
+            return gr.update(visible=False), None, f"⚠️ {exc}"
         if data.liked is False or data.liked == "Dislike":
-            store.rate(answer_id, "down")
             return (
                 gr.update(visible=True),
                 answer_id,
@@ -246,7 +257,12 @@ def build_ui(
             problem = "Give a correct answer or tick “the articles do not say”, not both."
         if problem:
             return gr.update(), answer_id, problem, correction, not_said, comment
-        store.rate(answer_id, "down", comment=comment or None, correction=correction or None, not_in_articles=not_said)
+        try:
+            store.rate(
+                answer_id, "down", comment=comment or None, correction=correction or None, not_in_articles=not_said
+            )
+        except ConventionQAError as exc:
+            return gr.update(visible=False), None, f"⚠️ {exc}", correction, not_said, comment
         return gr.update(visible=False), None, "Thanks: your correction is saved.", "", False, ""
 
     def add(files: list[Any] | None) -> str:
