@@ -5,6 +5,7 @@ The official openai client and gradio_client talk to it as any user's tool would
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,18 +63,30 @@ def base(settings: Settings) -> Iterator[str]:
     stop_server(server, thread)
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One server for the tests that change nothing it holds (starting one per test is slow)."""
-    root = tmp_path_factory.mktemp("shared")
+@contextlib.contextmanager
+def module_server(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[str, Settings]]:
+    """A server for a whole module (starting one per test is slow), on its own copy of the
+    article, with no setting from the environment; policy off (the fake embedder's scores are
+    not what the shipped policy was fitted on)."""
+    root = factory.mktemp(name)
     (root / "corpus").mkdir()
     shutil.copy(SEED_ARTICLE, root / "corpus" / SEED_ARTICLE.name)
     with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
-            patch.delenv(name)
-        url, server, thread = start_server(Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off"))
-    yield url
-    stop_server(server, thread)
+        for variable in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(variable)
+        config = Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off")
+        url, server, thread = start_server(config)
+    try:
+        yield url, config
+    finally:
+        stop_server(server, thread)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the tests that change nothing it holds."""
+    with module_server(tmp_path_factory, "shared") as (url, _):
+        yield url
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ and feedback exported as a question set that `eval` runs as it is."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,9 +19,8 @@ from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
 from convention_qa.conversations import database_url, open_conversations
 
-from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings
-from .test_api import start_server, stop_server
+from .test_api import module_server, start_server, stop_server
 
 QUESTION = "Berapa negara yang menandatangani Konvensi Hanoi?"
 
@@ -44,16 +41,8 @@ def server(settings: Settings) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
     """One server for the bad-input cases (each checks that nothing was added)."""
-    root = tmp_path_factory.mktemp("feedback")
-    (root / "corpus").mkdir()
-    shutil.copy(SEED_ARTICLE, root / "corpus" / SEED_ARTICLE.name)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
-            patch.delenv(name)
-        config = Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off")
-        url, running, thread = start_server(config)
-    yield url, config
-    stop_server(running, thread)
+    with module_server(tmp_path_factory, "feedback") as running:
+        yield running
 
 
 def counts(settings: Settings) -> dict[str, int]:

@@ -6,12 +6,14 @@ go to test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,8 +47,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
-@pytest.fixture(scope="module")
-def page(app_url: str) -> Iterator[object]:
+@contextlib.contextmanager
+def open_page(url: str) -> Iterator[Any]:
+    """A headless Chromium tab (Debian's chromium, driven by Playwright) on the app at ``url``."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed: `apt-get install chromium` (make test does it)")
     from playwright.sync_api import sync_playwright
@@ -65,11 +68,19 @@ def page(app_url: str) -> Iterator[object]:
                 "--disable-quic",
             ],
         )
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.goto(app_url)
-        tab.wait_for_selector("#question textarea", timeout=60_000)
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.goto(url)
+            tab.wait_for_selector("#question textarea", timeout=60_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url: str) -> Iterator[Any]:
+    with open_page(app_url) as tab:
         yield tab
-        browser.close()
 
 
 def ask(page: object, question: str) -> str:

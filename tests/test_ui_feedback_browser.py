@@ -18,7 +18,7 @@ import yaml
 
 from .conftest import FROZEN_CORPUS, ROOT
 from .servers import free_port, wait_until_up
-from .test_ui_browser import ARTIFACTS, CHROMIUM, ask
+from .test_ui_browser import ARTIFACTS, ask, open_page
 
 pytestmark = pytest.mark.integration
 QUESTION = "Berapa negara yang menandatangani Konvensi Hanoi?"
@@ -68,18 +68,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 @pytest.fixture(scope="module")
 def page(app: App) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: `apt-get install chromium` (make test does it)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.goto(app.url)
-        tab.wait_for_selector("#question textarea", timeout=60_000)
+    with open_page(app.url) as tab:
         yield tab
-        browser.close()
 
 
 def chat_text(page: Any) -> str:
