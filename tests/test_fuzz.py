@@ -19,7 +19,7 @@ from convention_qa.ingest import ingest
 
 from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings
-from .test_api import start_server
+from .test_api import start_server, stop_server
 
 SEED_ID = "hanoi-convention-high-level-session"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -95,13 +95,23 @@ def test_arbitrary_files_never_stop_an_ingest_or_lose_an_article(tmp_path_factor
     assert ingest(store, embedder, config).failed == []
 
 
-ROUTES = [("post", "/api/ask"), ("post", "/api/chat"), ("post", "/v1/chat/completions"), ("post", "/api/documents")]
+ROUTES = [
+    ("post", "/api/ask"),
+    ("post", "/api/chat"),
+    ("post", "/v1/chat/completions"),
+    ("post", "/api/documents"),
+    ("post", "/api/feedback"),
+]
 bodies = st.one_of(
     json_values,
     st.fixed_dictionaries({"question": json_values}, optional={"k": json_values, "history": json_values}),
     st.fixed_dictionaries({"message": json_values}, optional={"session_id": json_values, "language": json_values}),
     st.fixed_dictionaries(
         {"messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "x"]), "content": json_values}))}
+    ),
+    st.fixed_dictionaries(
+        {"answer_id": json_values, "rating": st.one_of(st.sampled_from(["up", "down"]), json_values)},
+        optional={"comment": json_values, "correction": json_values, "not_in_articles": json_values},
     ),
     st.integers(1, 20_000).map(lambda n: {"question": json.loads("[" * min(n, 500) + "]" * min(n, 500))}),
 )
@@ -136,5 +146,4 @@ def test_arbitrary_json_at_every_route_is_never_a_server_error(tmp_path_factory:
         for raw in ("%ED%A0%80", "%FF%FE", "%00"):  # a lone surrogate / invalid UTF-8 / NUL in the query string
             assert httpx.get(f"{url}/api/search?q={raw}").status_code < 500
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_server(server, thread)
