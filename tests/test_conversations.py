@@ -186,3 +186,27 @@ def test_sixteen_writers_at_once_lose_nothing(url: str) -> None:
     assert replicas[0].counts() == {"conversations": 16, "answers": 48, "feedback": 48}
     positions = [[t.position for t in replicas[1].get(c.id)[1]] for c in replicas[1].summaries()]
     assert all(p == [0, 1, 2] for p in positions), "each conversation's turns are in order"
+
+
+def test_replicas_answering_in_one_conversation_at_once_get_distinct_positions(url: str) -> None:
+    replicas = [open_conversations(url), open_conversations(url)]
+    conversation = replicas[0].start("shared")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def writer(n: int) -> None:
+        try:
+            barrier.wait()
+            for turn in range(4):
+                assert replicas[n % 2].record(conversation, f"q{n}.{turn}", answer("a [1]."), CONFIG)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    _, turns = replicas[1].get(conversation)
+    assert [t.position for t in turns] == list(range(32)), "every answer kept, each in its own place"

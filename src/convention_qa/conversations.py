@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import random
 import secrets
 import threading
 import time
@@ -29,6 +30,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -38,7 +40,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from convention_qa.contract import Answer, Message
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 Rating = Literal["up", "down"]
 MAX_TITLE_CHARS = 120
 MIGRATIONS = Path(__file__).with_name("migrations")
+_RECORD_ATTEMPTS = 20
 
 
 class Base(DeclarativeBase):
@@ -82,6 +85,7 @@ class TurnRow(Base):
     """One question and the answer it got, with the configuration that produced the answer."""
 
     __tablename__ = "turns"
+    __table_args__ = (Index("uq_turns_conversation_position", "conversation_id", "position", unique=True),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(
@@ -208,28 +212,36 @@ class ConversationStore:
         conversation was deleted meanwhile."""
         details = answer.model_dump(mode="json", by_alias=True)
         turn_id = secrets.token_urlsafe(12)
-        with self._session() as session:
-            conversation = session.get(ConversationRow, conversation_id)
-            if conversation is None:
-                return None
-            position = session.scalar(
-                select(func.coalesce(func.max(TurnRow.position), -1) + 1).where(
-                    TurnRow.conversation_id == conversation_id
-                )
-            )
-            session.add(
-                TurnRow(
-                    id=turn_id,
-                    conversation_id=conversation_id,
-                    position=int(position or 0),
-                    question=question,
-                    answer=answer.text,
-                    abstained=answer.abstained,
-                    details=details,
-                    config=config,
-                )
-            )
-            conversation.updated_at = _now()
+        for attempt in range(_RECORD_ATTEMPTS):
+            try:
+                with self._session() as session:
+                    conversation = session.get(ConversationRow, conversation_id)
+                    if conversation is None:
+                        return None
+                    position = session.scalar(
+                        select(func.coalesce(func.max(TurnRow.position), -1) + 1).where(
+                            TurnRow.conversation_id == conversation_id
+                        )
+                    )
+                    session.add(
+                        TurnRow(
+                            id=turn_id,
+                            conversation_id=conversation_id,
+                            position=int(position or 0),
+                            question=question,
+                            answer=answer.text,
+                            abstained=answer.abstained,
+                            details=details,
+                            config=config,
+                        )
+                    )
+                    conversation.updated_at = _now()
+                break
+            except IntegrityError:
+                # Another replica took this position in the same instant: take the next one.
+                if attempt == _RECORD_ATTEMPTS - 1:
+                    raise StoreError("could not store the answer: its conversation is being written too fast") from None
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         self._maybe_prune()
         return turn_id
 
@@ -319,6 +331,14 @@ class ConversationStore:
         not_in_articles: bool = False,
     ) -> FeedbackRecord:
         """Rate an answer (again: the new rating replaces the old)."""
+        try:
+            return self._rate(answer_id, rating, comment, correction, not_in_articles)
+        except IntegrityError:  # the answer was deleted (or rated) in the same instant elsewhere
+            raise NotFoundError(f"no answer with id {answer_id[:64]!r}: it was just deleted") from None
+
+    def _rate(
+        self, answer_id: str, rating: Rating, comment: str | None, correction: str | None, not_in_articles: bool
+    ) -> FeedbackRecord:
         with self._session() as session:
             if session.get(TurnRow, answer_id) is None:
                 raise NotFoundError(f"no answer with id {answer_id[:64]!r}: answer_id comes from /api/chat")
