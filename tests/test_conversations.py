@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +18,10 @@ from convention_qa.conversations import (
     ConversationRow,
     ConversationStore,
     database_url,
-    feedback_stats,
     open_conversations,
 )
 from convention_qa.errors import NotFoundError, StoreError
+from convention_qa.evaluation.feedback import feedback_stats
 
 from .servers import postgres_server
 
@@ -31,6 +31,26 @@ CONFIG = {"embedder": "fake", "llm": "extractive", "prompt_version": "abc"}
 def answer(text: str, doc_id: str = "hanoi", abstained: bool = False) -> Answer:
     citation = Citation(1, f"{doc_id}::0", doc_id, "Title", None, "passage text", 0, 12, ["passage text"], 0.9)
     return Answer(question="q", text=text, abstained=abstained, citations=[] if abstained else [citation])
+
+
+def run_at_once(work: Callable[[int], None], threads: int) -> list[BaseException]:
+    """``work(0..threads-1)`` in as many threads, started together; what they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            work(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    started = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return errors
 
 
 @pytest.fixture(scope="module")
@@ -164,24 +184,16 @@ def test_feedback_stats_count_per_rating_article_and_week(store: ConversationSto
 def test_sixteen_writers_at_once_lose_nothing(url: str) -> None:
     """Two stores on one database stand for two app replicas; 16 threads write through them."""
     replicas = [open_conversations(url), open_conversations(url)]
-    errors: list[BaseException] = []
 
     def client(n: int) -> None:
-        try:
-            store = replicas[n % 2]
-            conversation = store.start(f"client {n}")
-            for turn in range(3):
-                answer_id = replicas[(n + turn) % 2].record(conversation, f"q{turn}", answer(f"a{turn} [1]."), CONFIG)
-                assert answer_id
-                store.rate(answer_id, "up" if turn % 2 else "down", correction=None)
-        except BaseException as exc:
-            errors.append(exc)
+        store = replicas[n % 2]
+        conversation = store.start(f"client {n}")
+        for turn in range(3):
+            answer_id = replicas[(n + turn) % 2].record(conversation, f"q{turn}", answer(f"a{turn} [1]."), CONFIG)
+            assert answer_id
+            store.rate(answer_id, "up" if turn % 2 else "down", correction=None)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_at_once(client, 16)
     assert errors == []
     assert replicas[0].counts() == {"conversations": 16, "answers": 48, "feedback": 48}
     positions = [[t.position for t in replicas[1].get(c.id)[1]] for c in replicas[1].summaries()]
@@ -191,22 +203,12 @@ def test_sixteen_writers_at_once_lose_nothing(url: str) -> None:
 def test_replicas_answering_in_one_conversation_at_once_get_distinct_positions(url: str) -> None:
     replicas = [open_conversations(url), open_conversations(url)]
     conversation = replicas[0].start("shared")
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
     def writer(n: int) -> None:
-        try:
-            barrier.wait()
-            for turn in range(4):
-                assert replicas[n % 2].record(conversation, f"q{n}.{turn}", answer("a [1]."), CONFIG)
-        except BaseException as exc:
-            errors.append(exc)
+        for turn in range(4):
+            assert replicas[n % 2].record(conversation, f"q{n}.{turn}", answer("a [1]."), CONFIG)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_at_once(writer, 8)
     assert errors == []
     _, turns = replicas[1].get(conversation)
     assert [t.position for t in turns] == list(range(32)), "every answer kept, each in its own place"

@@ -18,6 +18,7 @@ from convention_qa.config import MAX_FEEDBACK_CHARS, MAX_HISTORY_MESSAGES, MAX_K
 from convention_qa.contract import Message, Passage
 from convention_qa.conversations import ConversationSummary, FeedbackRecord, Rating, TurnRecord
 from convention_qa.deps import (
+    AnswerConfigDep,
     AssistantDep,
     ConversationsDep,
     FactoryDep,
@@ -28,7 +29,6 @@ from convention_qa.deps import (
     require_key,
 )
 from convention_qa.errors import NotFoundError
-from convention_qa.factory import answer_config
 from convention_qa.library import add_files, remove_document
 from convention_qa.transport import answer_sse
 
@@ -127,11 +127,10 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Any:
 
 
 @router.post("/api/chat", response_model=ChatAnswer, tags=["answers"], summary="Chat; the server keeps the history")
-def chat(body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, settings: SettingsDep) -> Any:
+def chat(body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, config: AnswerConfigDep) -> Any:
     history = memory.history(body.session_id) if body.session_id else []
     request = assistant.request(body.message, history, k=body.k, language=_answer_language(body.language))
     session_id = body.session_id or memory.start(request.question)
-    config = answer_config(settings, assistant)
 
     def finish(answer: Answer) -> dict[str, Any]:
         return {"session_id": session_id, "answer_id": memory.record(session_id, request.question, answer, config)}

@@ -348,7 +348,7 @@ def feedback_export(ctx: click.Context, rating: str, out: Path) -> None:
 @_friendly_errors
 def feedback_stats(ctx: click.Context, as_json: bool) -> None:
     """Rated answers per rating, per article cited and per week."""
-    from convention_qa.conversations import feedback_stats as count
+    from convention_qa.evaluation.feedback import feedback_stats as count
 
     stats = count(_conversations(ctx).rated(None))
     if as_json:

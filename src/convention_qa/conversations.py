@@ -16,7 +16,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +53,7 @@ __all__ = [
     "Rating",
     "TurnRecord",
     "database_url",
+    "migrate",
     "open_conversations",
 ]
 
@@ -185,9 +186,6 @@ class ConversationStore:
 
     # -- the chat's memory (the same two calls as the in-memory SessionStore) -------------
 
-    def start(self, title: str) -> str:
-        return self.create(title)
-
     def history(self, conversation_id: str) -> list[Message]:
         """The conversation's last messages (HISTORY_TURNS), oldest first."""
         with self._session() as session:
@@ -242,12 +240,13 @@ class ConversationStore:
                 if attempt == _RECORD_ATTEMPTS - 1:
                     raise StoreError("could not store the answer: its conversation is being written too fast") from None
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-        self._maybe_prune()
+        self.prune_if_due()
         return turn_id
 
     # -- conversations ----------------------------------------------------------------------
 
-    def create(self, title: str) -> str:
+    def start(self, title: str) -> str:
+        """A new, empty conversation; its id."""
         conversation_id = secrets.token_urlsafe(16)
         title = " ".join(title.split())[:MAX_TITLE_CHARS] or "Conversation"
         with self._session() as session:
@@ -308,7 +307,8 @@ class ConversationStore:
             self.delete(conversation_id)
         return len(ids)
 
-    def _maybe_prune(self) -> None:
+    def prune_if_due(self) -> None:
+        """Apply the retention setting, at most once an hour."""
         if self.retention_days is None:
             return
         with self._prune_lock:
@@ -475,25 +475,5 @@ def open_conversations(
             "CONVENTION_QA_DATABASE_URL, or set CONVENTION_QA_CONVERSATIONS=false to keep no history"
         ) from None
     store = ConversationStore(engine, history_messages=history_messages, retention_days=retention_days)
-    if retention_days is not None:
-        store.prune(retention_days)
+    store.prune_if_due()  # at start, then at most hourly on writes
     return store
-
-
-def feedback_stats(turns: Sequence[TurnRecord]) -> dict[str, dict[str, int]]:
-    """Counts of rated answers per rating, per article cited and per ISO week."""
-    per_rating: dict[str, int] = {}
-    per_article: dict[str, int] = {}
-    per_week: dict[str, int] = {}
-    for turn in turns:
-        if turn.feedback is None:
-            continue
-        rating = turn.feedback.rating
-        per_rating[rating] = per_rating.get(rating, 0) + 1
-        articles = {str(c.get("doc_id")) for c in turn.details.get("citations") or []} or {"(no citation)"}
-        for article in sorted(articles):
-            key = f"{article} ({rating})"
-            per_article[key] = per_article.get(key, 0) + 1
-        year, week, _ = turn.feedback.created_at.isocalendar()
-        per_week[f"{year}-W{week:02d}"] = per_week.get(f"{year}-W{week:02d}", 0) + 1
-    return {"rating": per_rating, "article": per_article, "week": dict(sorted(per_week.items()))}

@@ -20,6 +20,7 @@ from convention_qa.index import Store
 from convention_qa.sessions import ChatMemory, SessionStore
 
 __all__ = [
+    "AnswerConfigDep",
     "AssistantDep",
     "ConversationsDep",
     "FactoryDep",
@@ -27,6 +28,7 @@ __all__ = [
     "SessionsDep",
     "SettingsDep",
     "StoreDep",
+    "get_answer_config",
     "get_assistant",
     "get_conversations",
     "get_factory",
@@ -78,6 +80,13 @@ def get_conversations(request: Request) -> ConversationStore:
     return store
 
 
+def get_answer_config(request: Request) -> dict[str, object]:
+    """What produces this server's answers (embedder, backend, prompt version, ...), worked out
+    once at start-up and stored with every answer."""
+    config: dict[str, object] = request.app.state.answer_config
+    return config
+
+
 FactoryDep = Annotated[Factory, Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
@@ -85,6 +94,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
 MemoryDep = Annotated[ChatMemory, Depends(get_memory)]
 ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+AnswerConfigDep = Annotated[dict[str, object], Depends(get_answer_config)]
 
 
 def key_matches(request: Request, api_key: str | None) -> bool:

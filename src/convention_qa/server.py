@@ -130,6 +130,7 @@ def create_app(factory: Factory) -> FastAPI:
         settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60
     )
     app.state.conversations = factory.conversations()
+    app.state.answer_config = answer_config(settings, assistant)  # stored with every answer
     install_error_handlers(app)
     app.include_router(api.service_router)
     app.include_router(api.router)
@@ -143,7 +144,7 @@ def create_app(factory: Factory) -> FastAPI:
 
     services = Services(
         conversations=app.state.conversations,
-        answer_config=answer_config(settings, assistant),
+        answer_config=app.state.answer_config,
         reports_dir=settings.reports_dir,
         secret=_browser_secret(settings.data_dir),
     )

@@ -1,15 +1,16 @@
-"""Rated answers as regression questions: the project's own question-set format, so that
-``convention-qa eval FILE.yaml`` runs what users flagged with no editing."""
+"""What users rated: as regression questions in the project's own question-set format (so that
+``convention-qa eval FILE.yaml`` runs what users flagged with no editing), and as counts."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from convention_qa.conversations import TurnRecord
 from convention_qa.evaluation.metrics import strip_citations
 
-__all__ = ["feedback_questions"]
+__all__ = ["feedback_questions", "feedback_stats"]
 
 
 def feedback_questions(turns: Sequence[TurnRecord]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -62,3 +63,20 @@ def feedback_questions(turns: Sequence[TurnRecord]) -> tuple[list[dict[str, Any]
         item["tags"] = tags
         questions.append(item)
     return questions, skipped
+
+
+def feedback_stats(turns: Sequence[TurnRecord]) -> dict[str, dict[str, int]]:
+    """Counts of rated answers per rating, per article cited and per ISO week."""
+    per_rating: Counter[str] = Counter()
+    per_article: Counter[str] = Counter()
+    per_week: Counter[str] = Counter()
+    for turn in turns:
+        if turn.feedback is None:
+            continue
+        rating = turn.feedback.rating
+        per_rating[rating] += 1
+        articles = {str(c.get("doc_id")) for c in turn.details.get("citations") or []} or {"(no citation)"}
+        per_article.update(f"{article} ({rating})" for article in sorted(articles))
+        year, week, _ = turn.feedback.created_at.isocalendar()
+        per_week[f"{year}-W{week:02d}"] += 1
+    return {"rating": dict(per_rating), "article": dict(per_article), "week": dict(sorted(per_week.items()))}
