@@ -1,66 +1,133 @@
-"""Answer latency per stage with the configured model, and retrieval latency at 10k chunks.
+"""Answer latency per stage on fresh prompts, the prompt-processing floor, and retrieval at 10k chunks.
 
-    python benchmarks/answer.py [--questions 12] [--llm local] [--chunks 10000]
+    python benchmarks/answer.py --set ../shared/eval-data/idk_mrc_valid [--questions 20] [--seed 11]
+                                [--llm local] [--models-dir DIR] [--chunks 10000]
 
-Part 1 asks questions from eval/seed.yaml (single questions and follow-up conversations) on the
-shipped corpus and prints median and p95 seconds for condense, retrieve, first token and
-generate. Part 2 builds a 10,000-chunk index (texts from the seed vocabulary, random unit
-vectors: search cost does not depend on what the vectors mean), then times hybrid retrieval
-(query embedding, dense search, BM25, fusion) with the real multilingual embedder.
-Not a test: figures vary with the machine's load.
+Part 1 asks a random sample of a question set (its own passages as the corpus, so every prompt
+holds passages the model's prompt cache has not seen: what a user's new question costs) and
+prints median and p95 seconds per stage: condense, retrieve, translate (questions in another
+language than the passages), check (the answer prompt evaluated, P(NOT_FOUND) read), generate
+(the whole answer, repairs included), first token (when the checked answer is released) and
+total, with the prompt tokens per question. Then two-turn conversations from eval/seed.yaml:
+the follow-up turn's total and condensing's share of it. Part 2 measures this machine's
+prompt-processing rate (tokens/s on a 300-token prompt nothing has cached): first-token time is
+bounded below by prompt tokens / that rate. Part 3 builds a 10,000-chunk index (random unit
+vectors: search cost does not depend on what they mean) and times hybrid retrieval with the real
+multilingual embedder. Not a test: figures vary with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from convention_qa.config import Settings
+from convention_qa.contract import ChunkMeta
 from convention_qa.documents import load_article
 from convention_qa.embeddings import make_embedder, model_id
 from convention_qa.evaluation.datasets import read_question_file
 from convention_qa.evaluation.metrics import percentile
+from convention_qa.evaluation.suite import prepare
 from convention_qa.factory import Factory
 from convention_qa.index import open_store
 from convention_qa.ingest import ingest
+from convention_qa.llm import load_llama
 from convention_qa.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+STAGES = ("condense", "retrieve", "translate", "check", "generate", "first_token", "total")
+
+
 def stage_table(timings: list[dict[str, float]]) -> None:
     print("| stage | median s | p95 s | n |")
     print("|---|---:|---:|---:|")
-    for stage in ("condense", "retrieve", "check", "first_token", "generate"):
+    for stage in STAGES:
         values = [t[stage] for t in timings if stage in t]
         if values:
             print(f"| {stage} | {statistics.median(values):.3f} | {percentile(values, 95):.3f} | {len(values)} |")
 
 
-def bench_answers(llm: str, count: int, models_dir: Path | None) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), corpus_dir=ROOT / "corpus", llm=llm, models_dir=models_dir)
-        factory = Factory(settings)
-        ingest(factory.store(), factory.embedder(), settings)
-        assistant = factory.assistant()
-        questions = read_question_file(ROOT / "eval" / "seed.yaml")
-        single = [q for q in questions if not q.turns and q.answerable][:count]
-        follow = [q for q in questions if q.turns][: max(1, count // 4)]
-        assistant.ask(single[0].question)  # warm-up: loads the model, builds BM25
-        timings = []
-        for q in single:
-            timings.append(assistant.ask(q.question).timings)
-        for q in follow:
-            history = []
-            for turn in q.turns:
-                history += [{"role": "user", "content": turn}, {"role": "assistant", "content": "..."}]
-            timings.append(assistant.ask(q.question, history).timings)
-        print(f"\nanswers with llm={llm} ({len(single)} questions, {len(follow)} follow-ups):")
-        stage_table(timings)
+def prompt_tokens(assistant: Any, answer: Any) -> int | None:
+    """The answer prompt's length in the local model's tokens (None for other backends)."""
+    model = getattr(assistant.chat_model, "inner", assistant.chat_model)
+    if not hasattr(model, "_prompt") or not answer.passages:
+        return None
+    from convention_qa.evidence import format_evidence, select_evidence
+    from convention_qa.text import LANGUAGES
+
+    reading = answer.translation or answer.query
+    language = answer.passages[0].meta.language if answer.translation else answer.question_language
+    evidence = select_evidence(
+        reading, answer.passages, assistant.config.evidence_tokens, assistant.retriever.idf, language
+    )
+    values = {
+        "evidence": format_evidence(evidence),
+        "question": answer.question,
+        "language": LANGUAGES[answer.language],
+    }
+    tokens, _ = model._prompt(assistant._messages(values))
+    return len(tokens)
+
+
+def bench_answers(set_path: Path, llm: str, count: int, seed: int, models_dir: Path | None, data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir, corpus_dir=ROOT / "corpus", llm=llm, models_dir=models_dir)
+    factory = Factory(settings)
+    assistant, questions = prepare(set_path, factory, sample=count + 1, seed=seed)
+    assistant.ask(questions[0].question)  # warm-up: loads the model, builds BM25
+    timings, lengths = [], []
+    for q in questions[1:]:
+        started = time.perf_counter()
+        answer = assistant.ask(q.question)
+        timings.append({**answer.timings, "total": time.perf_counter() - started})
+        length = prompt_tokens(assistant, answer)
+        if length:
+            lengths.append(length)
+    print(f"\nanswers with llm={llm}, {len(timings)} questions of {set_path.name} (seed {seed}), fresh prompts:")
+    stage_table(timings)
+    if lengths:
+        print(f"prompt tokens per question: median {statistics.median(lengths):.0f}, p95 {percentile(lengths, 95):.0f}")
+
+    ingest(factory.store(), factory.embedder(), settings)
+    seeded = factory.assistant()
+    conversations = [q for q in read_question_file(ROOT / "eval" / "seed.yaml") if q.turns][:count]
+    follow_ups = []
+    for q in conversations:
+        history: list[dict[str, str]] = []
+        for turn in q.turns:
+            earlier = seeded.ask(turn, history)
+            history += [{"role": "user", "content": turn}, {"role": "assistant", "content": earlier.text}]
+        started = time.perf_counter()
+        answer = seeded.ask(q.question, history)
+        follow_ups.append({**answer.timings, "total": time.perf_counter() - started})
+    if follow_ups:
+        print(f"\nfollow-up turns ({len(follow_ups)} two-turn conversations of eval/seed.yaml, shipped corpus):")
+        stage_table(follow_ups)
+        share = sum(t["condense"] for t in follow_ups) / sum(t["total"] for t in follow_ups)
+        print(f"condensing's share of the follow-up turns' time: {share:.0%}")
+
+
+def bench_prompt_rate(models_dir: Path | None, data_dir: Path) -> None:
+    from convention_qa.llm import bundled_model_path
+
+    model = load_llama(str(bundled_model_path(models_dir or data_dir / "models")), 4096, os.cpu_count() or 2)
+    words = load_article(ROOT / "corpus" / "hanoi-convention-high-level-session.md").text.split()
+    rates = []
+    for run in range(3):
+        text = " ".join(random.Random(run).choice(words) for _ in range(400))
+        tokens = model.tokenize(text.encode())[:300]
+        model.reset()
+        started = time.perf_counter()
+        model.eval(tokens)
+        rates.append(len(tokens) / (time.perf_counter() - started))
+    print(f"\nprompt processing (300 uncached tokens, 3 runs): median {statistics.median(rates):.1f} tokens/s")
 
 
 def bench_retrieval(chunks: int, runs: int = 50) -> None:
@@ -77,9 +144,7 @@ def bench_retrieval(chunks: int, runs: int = 50) -> None:
         for start in range(0, chunks, 1000):
             ids = [f"c{i}" for i in range(start, min(chunks, start + 1000))]
             texts = [" ".join(rng.choice(words) for _ in range(120)) for _ in ids]
-            metas = [
-                {"doc_id": f"d{i // 4}", "doc_hash": "h", "n_chunks": 4, "language": "id"} for i in range(len(ids))
-            ]
+            metas = [ChunkMeta(doc_id=f"d{i // 4}", doc_hash="h", n_chunks=4, language="id") for i in range(len(ids))]
             store.upsert(ids, texts, vectors[start : start + len(ids)].tolist(), metas)
         retriever = Retriever(store, embedder)
         started = time.perf_counter()
@@ -97,12 +162,21 @@ def bench_retrieval(chunks: int, runs: int = 50) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=int, default=12)
+    parser.add_argument("--set", type=Path, required=True, help="a question set folder (shared format)")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--llm", default="local")
     parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="where the set's index is kept (default: a temporary folder)"
+    )
     parser.add_argument("--chunks", type=int, default=10_000)
     args = parser.parse_args()
-    bench_answers(args.llm, args.questions, args.models_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data_dir or Path(tmp)
+        bench_answers(args.set, args.llm, args.questions, args.seed, args.models_dir, data_dir)
+        if args.llm == "local":
+            bench_prompt_rate(args.models_dir, data_dir)
     bench_retrieval(args.chunks)
 
 

@@ -7,13 +7,14 @@ import pytest
 
 from convention_qa.answering import ABSTAIN_TEXT, Assistant
 from convention_qa.config import AnswerConfig, Settings
-from convention_qa.contract import Event, Final, Token
-from convention_qa.errors import ModelError, QuestionError
+from convention_qa.contract import Answer, Event, Final, Token
+from convention_qa.errors import ConfigError, ModelError, QuestionError
 from convention_qa.evidence import resolve_citations, select_evidence
 from convention_qa.index import Store
 from convention_qa.ingest import ingest
-from convention_qa.policy import LogisticModel, Policy
+from convention_qa.policy import Policy
 from convention_qa.retrieval import Retriever
+from convention_qa.verdict import Linear, Verdict, load_verdict
 
 from .fakes import HashingEmbeddings, ScriptedChatModel, UnreachableChatModel
 
@@ -90,28 +91,78 @@ def test_answer_language_does_not_change_how_the_question_is_read(retriever: Ret
     assert english.language == "en" and "Answer in English." in str(model.prompts[0][1].content)
 
 
-def test_policy_abstains_before_generating_and_says_why(retriever: Retriever) -> None:
-    refuses = LogisticModel(("refusal",), (-50.0,), 0.0, (0.5,), (0.1,), threshold=0.5)
-    policy = Policy(with_refusal=refuses)
-    unsure = ScriptedChatModel(replies=["69 [1]."], refusal=0.9)
-    answer = Assistant(retriever, unsure, policy=policy).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
-    assert answer.abstained and answer.abstain_reason == "policy" and unsure.prompts == []
-    assert answer.signals is not None and answer.signals.refusal == 0.9
-    assert answer.confidence is not None and answer.confidence < 0.5
-    sure = ScriptedChatModel(replies=["69 [1]."], refusal=0.01)
-    answer = Assistant(retriever, sure, policy=policy).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
-    assert not answer.abstained and answer.confidence is not None and answer.confidence > 0.5
-    assert sure.probes and sure.probes[0] == sure.prompts[0], "the probe reads the answer prompt itself"
+def _judge_by_support(threshold: float = 0.5) -> Verdict:
+    """A verdict that reads the near-miss model alone (shipped weights): P(right) = P(supported)."""
+    shipped = load_verdict()
+    answer = Linear(("support",), (1.0,), 0.0, (0.0,), (1.0,))
+    return Verdict(shipped.support, answer, None, {"balanced": threshold})
 
 
-def test_model_without_refusal_probability_uses_the_other_model(retriever: Retriever) -> None:
-    never = LogisticModel(("score",), (1.0,), -100.0, (0.0,), (1.0,), threshold=0.5)
-    always = LogisticModel(("score",), (1.0,), 100.0, (0.0,), (1.0,), threshold=0.5)
-    model = ScriptedChatModel(replies=["69 [1]."], refusal=None)
-    answer = Assistant(retriever, model, policy=Policy(with_refusal=never, without_refusal=always)).ask(
-        "Berapa negara yang menandatangani Konvensi Hanoi?"
+def test_near_miss_whose_focus_word_is_missing_from_the_answer_sentence_abstains(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["69 negara [1]."])
+    assistant = Assistant(retriever, model, verdict=_judge_by_support())
+    events = stream(assistant, "Berapa negara yang telah meratifikasi Konvensi Hanoi?")
+    answer = events[-1].answer  # type: ignore[union-attr]
+    assert answer.abstained and answer.abstain_reason == "unsure" and answer.citations == []
+    assert answer.withheld and "69" in answer.withheld, "the written answer is kept for evaluation only"
+    assert not any(isinstance(e, Token) and "69" in e.text for e in events), "a withheld answer is never shown"
+    assert answer.check and "ratifikasi" in answer.check["lacking"], "the focus word the passage lacks"
+    signed = Assistant(retriever, ScriptedChatModel(replies=["69 negara [1]."]), verdict=_judge_by_support())
+    answer = signed.ask("Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert not answer.abstained and "69" in answer.text
+    assert answer.confidence is not None and answer.confidence >= 0.5
+
+
+def test_without_a_verdict_every_written_answer_is_given(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["69 negara [1]."])
+    answer = make(retriever, model).ask("Berapa negara yang telah meratifikasi Konvensi Hanoi?")
+    assert not answer.abstained and answer.confidence is None and answer.check is not None
+
+
+def test_cross_language_near_miss_abstains(retriever: Retriever) -> None:
+    def ask(question: str, translation: str) -> Answer:
+        model = ScriptedChatModel(replies=[translation, "69 countries [1]."])
+        answer = Assistant(retriever, model, verdict=_judge_by_support()).ask(question)
+        assert answer.translation == translation, "the question is read in the passages' language"
+        assert "Translate this question into Indonesian" in str(model.prompts[0][0].content)
+        return answer
+
+    near = ask(
+        "How many countries have ratified the Hanoi Convention?", "Berapa negara yang meratifikasi Konvensi Hanoi?"
     )
-    assert not answer.abstained and answer.signals is not None and answer.signals.refusal is None
+    assert near.abstained and near.abstain_reason == "unsure" and near.language == "en"
+    signed = ask("How many countries signed the Hanoi Convention?", "Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert not signed.abstained and signed.text.startswith("69 countries")
+
+
+def test_citation_without_the_answers_number_is_repointed(retriever: Retriever) -> None:
+    question = "Berapa pasal yang dimiliki Konvensi Hanoi?"
+    passages = retriever.retrieve(question, 4)
+    evidence = select_evidence(question, passages, 220, retriever.idf, "id")
+    holding = [e.n for e in evidence if "68" in e.text()]
+    lacking = [e.n for e in evidence if "68" not in e.text()]
+    assert holding and lacking, "the test needs evidence with and without the number"
+    model = ScriptedChatModel(replies=[f"68 pasal [{lacking[0]}]."])
+    answer = make(retriever, model).ask(question)
+    assert not answer.abstained and [c.n for c in answer.citations] == [holding[0]]
+    assert "68" in answer.citations[0].text and answer.text == f"68 pasal [{holding[0]}]."
+
+
+def test_verdict_thresholds_follow_the_strictness() -> None:
+    verdict = load_verdict()
+    assert set(verdict.thresholds) == {"strict", "balanced", "helpful"}
+    assert verdict.threshold("strict") >= verdict.threshold("balanced") >= verdict.threshold("helpful")
+    assert verdict.threshold("off") == 0.0 and verdict.threshold("0.65") == 0.65
+    with pytest.raises(ConfigError, match="strictness"):
+        verdict.threshold("picky")
+
+
+def test_answer_is_held_until_checked_then_given_whole(retriever: Retriever) -> None:
+    model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
+    events = stream(make(retriever, model), "Berapa negara yang menandatangani?")
+    pieces = [e.text for e in events if isinstance(e, Token)]
+    assert len(pieces) == 1 and isinstance(events[-1], Final)
+    assert pieces[0] == events[-1].answer.text
 
 
 @pytest.mark.parametrize(
@@ -142,14 +193,6 @@ def test_off_corpus_question_abstains_without_asking_the_model(retriever: Retrie
     answer = assistant.ask("Siapa pemenang piala dunia 2022?")
     assert answer.abstained and answer.abstain_reason == "off-corpus"
     assert model.prompts == [] and model.probes == [], "no model call for a clearly off-corpus question"
-
-
-def test_streaming_yields_pieces_then_the_answer(retriever: Retriever) -> None:
-    model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
-    events = stream(make(retriever, model), "Berapa negara yang menandatangani?")
-    pieces = [e.text for e in events if isinstance(e, Token)]
-    assert len(pieces) > 3 and isinstance(events[-1], Final)
-    assert "".join(pieces).strip() == events[-1].answer.text
 
 
 def test_follow_up_is_condensed_by_the_model(retriever: Retriever) -> None:
@@ -209,7 +252,7 @@ def test_document_text_is_data_not_instructions(
     (corpus / "planted.md").write_text(f"---\ntitle: Planted\n---\n{planted}\n", encoding="utf-8")
     ingest(store, embedder, settings)
     model = ScriptedChatModel(replies=["NOT_FOUND"])
-    make(Retriever(store, embedder), model, k=6).ask("Konvensi Hanoi instruksi PWNED?")
+    make(Retriever(store, embedder), model, k=6).ask("Apa instruksi PWNED dalam Konvensi Hanoi?")
     system, human = model.prompts[0]
     assert "PWNED" not in str(system.content), "document text never reaches the system prompt"
     assert "not instructions" in str(system.content)
@@ -263,11 +306,7 @@ def test_answer_checks(answer: str, question: str, language: str, problem: str |
     assert answer_problem(answer, question, evidence, language) == problem
 
 
-def test_model_refusal_yields_to_the_policy_once(retriever: Retriever) -> None:
+def test_model_refusal_stands(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["NOT_FOUND", "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
-    answer = Assistant(retriever, model, policy=Policy()).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
-    assert not answer.abstained and answer.repair == "refusal" and "69 negara" in answer.text
-    assert "Do not reply NOT_FOUND" in str(model.prompts[1][1].content)
-    stubborn = ScriptedChatModel(replies=["NOT_FOUND"])
-    answer = Assistant(retriever, stubborn, policy=Policy()).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
-    assert answer.abstained and answer.abstain_reason == "model" and len(stubborn.prompts) == 2
+    answer = Assistant(retriever, model, policy=Policy()).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    assert answer.abstained and answer.abstain_reason == "model" and len(model.prompts) == 1, "no retry"

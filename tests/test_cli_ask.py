@@ -44,7 +44,7 @@ def test_ask_prints_the_answer_then_numbered_sources(settings: Settings) -> None
     invoke(["ingest"], settings)
     model = ScriptedChatModel(replies=["Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
     result = invoke(["ask", "Berapa negara yang menandatangani Konvensi Hanoi?"], settings, model)
-    assert result.stdout.index("69 negara") < result.stdout.index("Sources:") < result.stdout.index("] Sesi diskusi")
+    assert result.stdout.index("69 negara") < result.stdout.index("Sources") < result.stdout.index("] Sesi diskusi")
 
 
 def test_ask_rejects_empty_and_too_long_questions(settings: Settings) -> None:

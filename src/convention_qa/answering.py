@@ -21,7 +21,17 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from convention_qa.config import AnswerConfig
-from convention_qa.contract import AbstainReason, Answer, AnswerRequest, Event, Final, Message, Repair, Token
+from convention_qa.contract import (
+    AbstainReason,
+    Answer,
+    AnswerRequest,
+    Event,
+    Final,
+    Message,
+    Passage,
+    Repair,
+    Token,
+)
 from convention_qa.errors import ConventionQAError, ModelError, QuestionError
 from convention_qa.evidence import (
     Evidence,
@@ -31,12 +41,13 @@ from convention_qa.evidence import (
     resolve_citations,
     select_evidence,
 )
-from convention_qa.grounding import NOT_FOUND, answer_problem, is_refusal, may_be_refusal
+from convention_qa.grounding import NOT_FOUND, answer_problem, is_refusal
 from convention_qa.llm import refusal_probability
-from convention_qa.policy import Decision, Policy, measure
+from convention_qa.policy import Policy, measure
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Retriever
-from convention_qa.text import LANGUAGES, guess_language, tokenize, valid_text
+from convention_qa.text import LANGUAGES, guess_language, strip_markers, tokenize, valid_text
+from convention_qa.verdict import AnswerCheck, Verdict, check_answer
 
 __all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "AnswerRequest", "Assistant", "Message"]
 
@@ -52,6 +63,7 @@ ABSTAIN_REASONS = {
     "policy": "the closest passages do not seem to answer it",
     "model": "the model found no answer in the passages",
     "uncited": "the answer could not be tied to a passage",
+    "unsure": "an answer was written, but the passages do not clearly back it",
 }
 _FOLLOW_UP = re.compile(
     r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
@@ -66,7 +78,8 @@ class Assistant:
     retriever: Retriever
     chat_model: BaseChatModel | None = None  # None: extractive answers
     prompts: Prompts = field(default_factory=Prompts)
-    policy: Policy | None = None  # None: answer whatever the evidence (for measuring)
+    policy: Policy | None = None  # its off-corpus floors refuse before the model; None: no floors
+    verdict: Verdict | None = None  # decides on the written answer; None: give every answer
     config: AnswerConfig = field(default_factory=AnswerConfig)
     min_extractive_overlap: float = 0.34
     min_extractive_similarity: float = 0.79  # cross-language extraction: embedder similarity
@@ -119,10 +132,14 @@ class Assistant:
         raise AssertionError("stream() ended without a Final event")
 
     def stream(self, request: AnswerRequest) -> Iterator[Event]:
-        """Token events as the answer is written, then one Final event with the Answer."""
+        """The answer's text once it is decided (one Token, unless it abstains), then one Final.
+
+        The answer is held until it has been checked: answers are short, and a user should not
+        see a wrong answer appear and then be taken back.
+        """
         question, asked, lang, k = request.question, request.question_language, request.answer_language, request.k
         timings: dict[str, float] = {}
-        started = time.perf_counter()
+        begun = started = time.perf_counter()
         query = self._condense(question, list(request.history))
         timings["condense"] = time.perf_counter() - started
 
@@ -144,66 +161,85 @@ class Assistant:
         if not passages:
             yield from self._abstain(answer, "off-corpus")
             return
-        evidence = select_evidence(query, passages, self.config.evidence_tokens, self.retriever.idf, asked)
+        same_language = passages[0].meta.language in (asked, None)
+        if self.policy and self.policy.off_corpus(passages[0].score, same_language):
+            answer.signals = measure(query, passages, asked, self.retriever.rarity)
+            answer.confidence = 0.0
+            yield from self._abstain(answer, "off-corpus")
+            return
+
+        # Across languages, the question is put into the passages' language, so that words can
+        # be matched: to pick evidence sentences and to check the answer against them.
+        reading, read_as = query, asked
+        if not same_language and self.chat_model is not None and self.config.translate:
+            started = time.perf_counter()
+            target = passages[0].meta.language or asked
+            translated = self._translate(query, target)
+            timings["translate"] = time.perf_counter() - started
+            if translated:
+                reading, read_as, answer.translation = translated, target, translated
+                passages = _merge(passages, self.retriever.retrieve(translated, k, language=target), k)
+                answer.passages = passages
+        evidence = select_evidence(reading, passages, self.config.evidence_tokens, self.retriever.idf, read_as)
         values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
         messages = self._messages(values)
 
         started = time.perf_counter()
-        refusal = None
-        same_language = passages[0].meta.language in (asked, None)
-        if self.chat_model is not None and not (
-            self.policy and self.policy.off_corpus(passages[0].score, same_language)
-        ):
-            refusal = self._refusal(messages)
+        refusal = self._refusal(messages) if self.chat_model is not None else None
+        if refusal is not None:
             timings["check"] = time.perf_counter() - started
-        answer.signals = measure(query, passages, asked, self.retriever.rarity, refusal)
-        decision = self.policy.decide(answer.signals) if self.policy else Decision(True, 1.0)
-        answer.confidence = decision.confidence
-        if not decision.answer:
-            yield from self._abstain(answer, decision.reason or "policy")
-            return
-
+        answer.signals = measure(reading, passages, read_as, self.retriever.rarity, refusal)
+        logprobs: list[float] = []
         if self.chat_model is None:
-            raw = self._extract(question, query, evidence, asked)
-            if raw:
-                yield Token(raw)
+            raw = self._extract(question if read_as == asked else reading, reading, evidence, read_as)
         else:
-            raw, released = "", False
-            for piece in self._generate(messages, timings, started):
-                raw += piece
-                if released:
-                    yield Token(piece)
-                elif not may_be_refusal(raw):
-                    released = True  # from here on, stream as it comes
-                    yield Token(raw)
-            if self.policy is not None and is_refusal(raw):
-                # The policy, which already weighed the model's own inclination to refuse, says
-                # the passages answer this: one decision, so ask once more without the way out.
-                retry = "".join(self._generate(self._messages(values, repair="refusal"), {}, 0.0))
-                if retry.strip() and not is_refusal(retry):
-                    raw, answer.repair = retry, "refusal"
-                    yield Token(raw)
+            raw = "".join(self._generate(messages, logprobs))
             if not is_refusal(raw):
-                raw, problem = self._repair(raw, question, query, values, evidence, asked)
-                answer.repair = answer.repair or problem
+                raw, problem = self._repair(raw, question, reading, values, evidence, (asked, read_as))
+                answer.repair = problem
+                if problem:
+                    logprobs = []  # a repaired answer's tokens were not all read with these
         timings["generate"] = time.perf_counter() - started
 
         if not raw.strip() or is_refusal(raw):
-            yield from self._abstain(answer, "model", announce=False)
+            yield from self._abstain(answer, "model")
             return
+        check = check_answer(
+            question,
+            reading,
+            raw,
+            evidence,
+            self.retriever.idf,
+            same_language=read_as == asked,
+            score=passages[0].score,
+            refusal=refusal,
+            logprobs=logprobs,
+        )
+        answer.check = check.to_dict()
+        raw = _cite_source(raw, check, evidence)
         text, citations, unsupported = resolve_citations(raw, evidence, self.retriever.idf)
         answer.text, answer.citations, answer.unsupported = text, citations, unsupported
-        answer.abstained = not citations
-        if answer.abstained:
-            answer.text, answer.abstain_reason = ABSTAIN_TEXT[lang], "uncited"
+        if self.verdict is not None:
+            answer.confidence = self.verdict.probability(check)
+            if answer.confidence < self.verdict.threshold(self.config.strictness):
+                answer.withheld = text
+                yield from self._abstain(answer, "unsure")
+                return
+        if not citations:
+            answer.withheld = text
+            yield from self._abstain(answer, "uncited")
+            return
+        answer.abstained = False
+        timings["first_token"] = time.perf_counter() - begun
+        yield Token(answer.text)
         yield Final(answer)
 
     @staticmethod
-    def _abstain(answer: Answer, reason: AbstainReason, *, announce: bool = True) -> Iterator[Event]:
+    def _abstain(answer: Answer, reason: AbstainReason) -> Iterator[Event]:
         answer.abstained, answer.abstain_reason = True, reason
         answer.text = ABSTAIN_TEXT.get(answer.language, ABSTAIN_TEXT["en"])
-        if announce:
-            yield Token(answer.text)
+        answer.citations, answer.unsupported = [], []
+        yield Token(answer.text)
         yield Final(answer)
 
     # -- steps ----------------------------------------------------------------------------
@@ -213,10 +249,14 @@ class Assistant:
         if not previous or not _looks_like_follow_up(question):
             return question
         if self.chat_model is not None:
-            transcript = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history)
+            # Only the last exchange: what a follow-up refers to is almost always there, and every
+            # token of transcript is prompt the model must read before it can write a word.
+            last = _last_exchange(history)
+            transcript = "\n".join(f"{m['role']}: {strip_markers(m['content'])[:_CONTEXT_CHARS]}" for m in last)
             prompt = self.prompts.render("condense", history=transcript, question=question)
             try:
-                rewritten = str(self.chat_model.invoke([HumanMessage(prompt)], stop=["\n"]).content)
+                reply = self.chat_model.invoke([HumanMessage(prompt)], stop=["\n"], max_tokens=_CONDENSED_TOKENS)
+                rewritten = str(reply.content)
                 rewritten = rewritten.strip().strip('"').splitlines()[0].strip() if rewritten.strip() else ""
                 if 3 <= len(rewritten) <= 4 * len(question) + 200:
                     return rewritten
@@ -267,18 +307,35 @@ class Assistant:
             prompt = f"{head}{note}\nAnswer:{tail}" if head else f"{prompt}\n{note}"
         return [system, HumanMessage(prompt)]
 
-    def _generate(self, messages: list[BaseMessage], timings: dict[str, float], started: float) -> Iterator[str]:
+    def _generate(self, messages: list[BaseMessage], logprobs: list[float] | None = None) -> Iterator[str]:
+        """The model's reply as it is written; the log-probability of each token it chose goes
+        to ``logprobs`` when the backend gives them."""
         assert self.chat_model is not None
         try:
             for chunk in self.chat_model.stream(messages):
                 piece = str(chunk.content)
+                if logprobs is not None:
+                    read = (chunk.response_metadata or {}).get("logprobs") or {}
+                    logprobs.extend(float(t["logprob"]) for t in read.get("content") or () if "logprob" in t)
                 if piece:
-                    timings.setdefault("first_token", time.perf_counter() - started)
                     yield piece
         except ConventionQAError:
             raise
         except Exception as exc:
             raise _model_error(exc) from None
+
+    def _translate(self, question: str, language: str) -> str:
+        """``question`` in ``language`` (by the model), or '' when that fails or looks wrong."""
+        assert self.chat_model is not None
+        prompt = self.prompts.render("translate", question=question, language=LANGUAGES.get(language, language))
+        try:
+            reply = str(self.chat_model.invoke([HumanMessage(prompt)], stop=["\n"]).content).strip().strip('"')
+        except ConventionQAError:
+            raise
+        except Exception as exc:
+            log.warning("translating the question failed (%s); reading it as it is", exc)
+            return ""
+        return reply if 3 <= len(reply) <= 3 * len(question) + 50 and not is_refusal(reply) else ""
 
     def _refusal(self, messages: list[BaseMessage]) -> float | None:
         assert self.chat_model is not None
@@ -290,7 +347,13 @@ class Assistant:
             raise _model_error(exc) from None
 
     def _repair(
-        self, raw: str, question: str, query: str, values: dict[str, str], evidence: list[Evidence], asked: str
+        self,
+        raw: str,
+        question: str,
+        query: str,
+        values: dict[str, str],
+        evidence: list[Evidence],
+        languages: tuple[str, str],
     ) -> tuple[str, Repair | None]:
         """The model's answer, or a better one when it is not grounded or not in the wanted language.
 
@@ -302,7 +365,7 @@ class Assistant:
         if problem is None:
             return raw, None
         log.info("answer %r: %s problem; retrying", raw[:80], problem)
-        retry = "".join(self._generate(self._messages(values, repair=problem), {}, 0.0))
+        retry = "".join(self._generate(self._messages(values, repair=problem)))
         if (
             retry.strip()
             and not is_refusal(retry)
@@ -310,11 +373,51 @@ class Assistant:
         ):
             return retry, problem
         if problem == "grounding":
-            return self._extract(question, query, evidence, asked) or raw, problem
+            asked, read_as = languages  # the question's language, and the one it is read in
+            return self._extract(question if read_as == asked else query, query, evidence, read_as) or raw, problem
         return (retry if retry.strip() and not is_refusal(retry) else raw), problem
 
 
-_CONTEXT_CHARS = 300  # of the previous question, prefixed to a follow-up when no model rewrites it
+def _merge(first: list[Passage], second: list[Passage], k: int) -> list[Passage]:
+    """The best ``k`` of two retrievals of one question, each passage at its better score."""
+    best: dict[str, Passage] = {}
+    for passage in [*first, *second]:
+        if passage.id not in best or passage.score > best[passage.id].score:
+            best[passage.id] = passage
+    return sorted(best.values(), key=lambda p: -p.score)[:k]
+
+
+def _cite_source(raw: str, check: AnswerCheck, evidence: list[Evidence]) -> str:
+    """The answer citing the passage it comes from.
+
+    When the sentence holding all of the answer's numbers and names is in a passage the answer
+    does not cite, the answer's markers are replaced by that passage's: a citation must hold
+    what it backs (an answer whose numbers or names no passage holds is judged by the verdict).
+    """
+    values = check.values
+    if check.n is None or values.get("anchors_found", 0.0) < 1.0 or not (values.get("found", 0.0) > 0.0):
+        return raw
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", raw)}
+    if check.n in cited:
+        return raw
+    holder = next((e for e in evidence if e.n == check.n), None)
+    if holder is None:
+        return raw
+    stripped = re.sub(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]", "", raw).strip()
+    log.info("citation of %r moved from %s to [%d]", stripped[:60], sorted(cited), check.n)
+    return append_marker(stripped, check.n)
+
+
+_CONTEXT_CHARS = 300  # of each earlier message a follow-up is read with
+_CONDENSED_TOKENS = 64  # a rewritten question is one line
+
+
+def _last_exchange(history: Sequence[Message]) -> list[Message]:
+    """The last user message and what answered it."""
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].get("role") == "user":
+            return list(history[index : index + 2])
+    return list(history[-2:])
 
 
 def _bounded(history: Sequence[Message], turns: int, chars: int) -> list[Message]:

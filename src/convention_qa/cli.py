@@ -140,7 +140,7 @@ def _print_sources(answer: Answer) -> None:
                 title = passage.meta.title or passage.meta.doc_id
                 click.echo(f"  - {title}: {passage.text[:200]}...")
         return
-    click.echo("\nSources:")
+    click.echo("\nSources:" if answer.confidence is None else f"\nSources (confidence {answer.confidence:.0%}):")
     for c in answer.citations:
         click.echo(f"  [{c.n}] {c.title} ({c.source or c.doc_id}), chars {c.start}-{c.end}")
         for sentence in c.supporting:
@@ -284,6 +284,7 @@ def evaluate(
         "sample": sample,
         "seed": seed if sample else None,
         "policy": ctx.obj.settings.policy,
+        "strictness": ctx.obj.settings.strictness,
     }
     if out:
         for path in reports.write_report(out, summary, results, f"Evaluation of {question_set.name}"):

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="Model name on that server.")
     llm_api_key: str | None = Field(None, description="API key for the openai backend, if any.")
     llm_timeout: float = Field(120.0, gt=0)
+    llm_cache: Path | None = Field(
+        None,
+        description="A SQLite file keeping model replies by prompt, so repeated evaluation runs do not "
+        "wait for the model again (temperature 0 replies repeat); unset (the default) keeps nothing.",
+    )
     max_answer_tokens: int = Field(200, ge=16, le=4096)
     top_k: int = Field(4, ge=1, le=MAX_K, description="Passages retrieved per question.")
     evidence_tokens: int = Field(
@@ -92,6 +97,15 @@ class Settings(BaseSettings):
         "default",
         description="When to answer: default (the fitted policy shipped in the package), off (always answer; "
         "for measuring) or the path of a policy JSON file written by benchmarks/calibrate.py.",
+    )
+    strictness: str = Field(
+        "balanced",
+        description="When a written answer is given: strict, balanced or helpful (measured operating points of "
+        "the answer check), a number between 0 and 1 (the minimum probability that the answer is right), "
+        "or off (give every answer; for measuring).",
+    )
+    translate: bool = Field(
+        True, description="Put a question asked in another language than the passages into theirs (one model call)."
     )
     history_turns: int = Field(6, ge=0, le=50, description="Past messages used for follow-ups.")
     max_question_chars: int = Field(2000, ge=10, le=100_000)
@@ -121,6 +135,15 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.strictness not in ("strict", "balanced", "helpful", "off"):
+            try:
+                value = float(self.strictness)
+            except ValueError:
+                raise ValueError(
+                    "strictness must be strict, balanced, helpful, off or a number between 0 and 1"
+                ) from None
+            if not 0.0 <= value <= 1.0:
+                raise ValueError("strictness must be between 0 and 1")
         return self
 
     @classmethod
@@ -158,6 +181,8 @@ class Settings(BaseSettings):
             evidence_tokens=self.evidence_tokens,
             history_turns=self.history_turns,
             max_question_chars=self.max_question_chars,
+            strictness=self.strictness,
+            translate=self.translate,
         )
 
 
@@ -176,6 +201,8 @@ class AnswerConfig:
     history_turns: int = _default("history_turns")
     max_question_chars: int = _default("max_question_chars")
     max_k: int = MAX_K
+    strictness: str = "balanced"
+    translate: bool = True
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -43,7 +43,7 @@ __all__ = [
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 Rounded = Annotated[float, PlainSerializer(lambda v: round(v, 4), return_type=float)]
-AbstainReason = Literal["off-corpus", "policy", "model", "uncited"]
+AbstainReason = Literal["off-corpus", "policy", "model", "uncited", "unsure"]
 Repair = Literal["grounding", "language", "refusal"]
 
 
@@ -170,7 +170,9 @@ class Answer(BaseModel):
     abstained: bool
     abstain_reason: AbstainReason | None = Field(default=None, description="Why there is no answer.")
     confidence: Rounded | None = Field(
-        default=None, description="The policy's probability that the articles answer it."
+        default=None,
+        description="The calibrated probability that the answer written for the question is right "
+        "(of an abstention: of the answer that was withheld); None when no answer was written.",
     )
     citations: list[Citation] = Field(default_factory=list)
     timings: dict[str, Rounded] = Field(default_factory=dict, description="Seconds per step.")
@@ -179,8 +181,15 @@ class Answer(BaseModel):
     query: str = Field(default="", description="The standalone question used for retrieval.")
     unsupported: list[str] = Field(default_factory=list, description="Claims their citations do not back.")
     repair: Repair | None = Field(default=None, description="Why the model's first answer was replaced.")
-    signals: Signals | None = Field(default=None, description="What the answer policy decided on.")
+    signals: Signals | None = Field(default=None, description="What retrieval knew about the question.")
+    check: dict[str, Any] | None = Field(
+        default=None, description="What the answer check measured: its values, and the sentence the answer comes from."
+    )
+    translation: str | None = Field(
+        default=None, description="The question as read in the passages' language, when it was translated."
+    )
     passages: list[Passage] = Field(default_factory=list, exclude=True)  # everything retrieved, best first
+    withheld: str | None = Field(default=None, exclude=True)  # an answer written but not given (for eval)
 
     @computed_field(description="An abstention's closest passages (none of them answers).")  # type: ignore[prop-decorator]
     @property

@@ -18,6 +18,7 @@ from convention_qa.llm import make_chat_model
 from convention_qa.policy import load_policy
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Retriever
+from convention_qa.verdict import load_verdict
 
 __all__ = ["Factory", "answer_config"]
 
@@ -70,6 +71,7 @@ class Factory:
             chat_model=self.make_chat_model(s),
             prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
             policy=load_policy(s.policy),
+            verdict=load_verdict(),
             config=s.answering,
         )
 
@@ -83,5 +85,6 @@ def answer_config(settings: Settings, assistant: Assistant) -> dict[str, object]
         "llm_model": settings.llm_model if backend in ("openai", "ollama") else None,
         "prompt_version": assistant.prompts.version(),
         "policy": settings.policy,
+        "strictness": settings.strictness,
         "top_k": settings.top_k,
     }

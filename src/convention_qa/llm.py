@@ -27,7 +27,15 @@ from pydantic import PrivateAttr, SecretStr
 from convention_qa.config import Settings
 from convention_qa.errors import ConfigError, ModelError
 
-__all__ = ["MODEL_SHA256", "REFUSAL", "LocalChatModel", "bundled_model_path", "make_chat_model", "refusal_probability"]
+__all__ = [
+    "MODEL_SHA256",
+    "REFUSAL",
+    "LocalChatModel",
+    "bundled_model_path",
+    "load_llama",
+    "make_chat_model",
+    "refusal_probability",
+]
 
 REFUSAL = "NOT_FOUND"  # what the answer prompt tells the model to reply when the evidence lacks the answer
 
@@ -37,6 +45,7 @@ MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MODEL_PARTS = 22
 _assemble_lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 def _part_paths() -> list[Path]:
@@ -91,6 +100,32 @@ def bundled_model_path(folder: Path) -> Path:
     return target
 
 
+def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
+    """A llama.cpp model with runtime weight repacking off.
+
+    llama.cpp repacks Q4_K weights for its batched CPU kernels; on the AVX-512 machines this
+    project runs on, that path crashed (a segfault in ``llama_decode`` for any prompt of more
+    than one token, llama-cpp-python 0.3.36). ``Llama()`` takes no option for it, so the model
+    parameters it starts from are given ``use_extra_bufts = False`` while it loads.
+    """
+    import llama_cpp.llama_cpp as native
+    from llama_cpp import Llama
+
+    defaults = native.llama_model_default_params
+
+    def without_repacking() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _load_lock:
+        native.llama_model_default_params = without_repacking
+        try:
+            return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        finally:
+            native.llama_model_default_params = defaults
+
+
 class LocalChatModel(BaseChatModel):
     """A GGUF chat model run in-process by llama.cpp; one generation at a time."""
 
@@ -109,14 +144,7 @@ class LocalChatModel(BaseChatModel):
 
     def _model(self) -> Any:
         if self._llama is None:
-            from llama_cpp import Llama
-
-            self._llama = Llama(
-                model_path=self.model_path,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads or os.cpu_count() or 2,
-                verbose=False,
-            )
+            self._llama = load_llama(self.model_path, self.n_ctx, self.n_threads or os.cpu_count() or 2)
         return self._llama
 
     def _prompt(self, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
@@ -175,21 +203,58 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        """Greedy decoding (temperature 0) that reads each chosen token's log-probability.
+
+        Each chunk carries ``response_metadata["logprobs"]["content"]`` in the shape an
+        OpenAI-compatible server streams, so the answer checks read one format whatever the backend.
+        The prompt's prefix already in llama.cpp's cache (from ``refusal_probability``) is reused.
+        """
+        import codecs
+
+        import llama_cpp
+        import numpy as np
+
         with self._lock:
+            llama = self._model()
             tokens, stops = self._prompt(messages)
-            stream = self._model().create_completion(
-                prompt=tokens,
-                max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                temperature=self.temperature,
-                stop=[*(stop or []), *stops],
-                stream=True,
-            )
-            for part in stream:
-                token = part["choices"][0]["text"] or ""
-                if token:
-                    if run_manager:
-                        run_manager.on_llm_new_token(token)
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+            stops = [s for s in [*(stop or []), *stops] if s]
+            budget = int(kwargs.get("max_tokens", self.max_tokens))
+            cached = 0
+            for have, want in zip(llama.eval_tokens, tokens, strict=False):
+                if have != want:
+                    break
+                cached += 1
+            llama.n_tokens = min(cached, len(tokens) - 1)
+            llama.eval(tokens[llama.n_tokens :])
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            text, sent = "", 0
+            hold = max((len(s) for s in stops), default=1) - 1  # a stop string may still be forming
+            for _ in range(budget):
+                pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+                logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),)).astype(np.float64)
+                token = int(logits.argmax())
+                top = logits[token]
+                logprob = float(-np.log(np.exp(logits - top).sum()))
+                if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                    break
+                text += decoder.decode(llama.detokenize([token]))
+                cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+                end = len(text) if cut >= 0 else max(sent, len(text) - hold)
+                piece = text[sent:end]
+                chunk = AIMessageChunk(
+                    content=piece, response_metadata={"logprobs": {"content": [{"token": piece, "logprob": logprob}]}}
+                )
+                sent = end
+                if run_manager and piece:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=chunk)
+                if cut >= 0:
+                    return
+                llama.eval([token])
+            if sent < len(text):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text[sent:]))
 
     def _generate(
         self,
@@ -227,7 +292,19 @@ def refusal_probability(model: BaseChatModel, messages: list[BaseMessage]) -> fl
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
-    """The chat model for the settings, or None for the extractive backend."""
+    """The chat model for the settings, or None for the extractive backend; its replies kept in
+    ``llm_cache`` when that is set (see :mod:`convention_qa.model_cache`)."""
+    model = _make_chat_model(settings)
+    if model is None or settings.llm_cache is None:
+        return model
+    from convention_qa.model_cache import CachedChatModel
+
+    name = getattr(model, "model_path", None) or settings.llm_model or ""
+    identity = f"{settings.llm}:{Path(name).name}:{settings.max_answer_tokens}"
+    return CachedChatModel(inner=model, path=str(settings.llm_cache), identity=identity)
+
+
+def _make_chat_model(settings: Settings) -> BaseChatModel | None:
     backend = settings.llm
     if backend == "extractive":
         return None

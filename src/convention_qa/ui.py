@@ -79,6 +79,11 @@ def render_sources(answer: Answer | None) -> str:
             title = html.escape(p.meta.title or p.meta.doc_id)
             parts.append(f"<div class='source-card closest'><h4>{title}</h4><div>{html.escape(p.text)}</div></div>")
         return "\n".join(parts)
+    if answer.confidence is not None:
+        parts.append(
+            "<div class='confidence meta' title='The measured probability that an answer like this one is right "
+            f'(see README, "Answer check")\'>Confidence {answer.confidence:.0%}</div>'
+        )
     for c in answer.citations:
         title = html.escape(c.title or c.doc_id)
         link = (

@@ -9,6 +9,7 @@ from typing import Any
 
 from convention_qa.errors import ConfigError
 from convention_qa.evaluation.runner import QuestionResult
+from convention_qa.evaluation.selective import reliability, risk_coverage
 
 __all__ = ["compare", "markdown_summary", "read_report", "write_report"]
 
@@ -25,6 +26,9 @@ _RATE_METRICS = (
     "abstention_recall",
     "abstention_f1",
     "answer_language_accuracy",
+    "answered_precision",
+    "coverage",
+    "squad2_f1",
 )
 
 
@@ -67,6 +71,8 @@ def _note(r: QuestionResult) -> str:
         notes.append(f"answer in {r.answer_language}")
     if r.confidence is not None:
         notes.append(f"p={r.confidence:.2f}")
+    if r.abstained and r.candidate:
+        notes.append(f"withheld ({'right' if r.candidate_right else 'wrong'}): {r.candidate[:60]}")
     if r.answerable and r.gold and not r.hit_rank:
         notes.append("gold passage not retrieved")
     return "; ".join(notes)
@@ -109,11 +115,41 @@ def _charts(summary: dict[str, Any], results: list[QuestionResult], out: Path) -
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path)
+
+    scored = [(r.confidence, bool(r.candidate_right)) for r in results if r.candidate and r.confidence is not None]
+    if scored:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        curve = risk_coverage(scored, len(results))
+        left.plot([c for _, c, _ in curve], [p for _, _, p in curve], color="#3b7dd8")
+        given = [r for r in results if not r.abstained]
+        if given:
+            shown = summary.get("answered_precision") or 0.0
+            left.scatter([len(given) / len(results)], [shown], color="black", zorder=3, label="this run's point")
+            left.legend(loc="lower left")
+        left.set_xlabel("coverage (questions answered)")
+        left.set_ylabel("answered precision (answers right)")
+        left.set_xlim(0, 1)
+        left.set_ylim(0, 1.02)
+        left.set_title("Risk-coverage, as the confidence threshold moves")
+        bins = reliability(scored)
+        right.plot([0, 1], [0, 1], color="grey", linestyle="--")
+        right.scatter([c for c, _, _ in bins], [a for _, a, _ in bins], s=[20 + 3 * n for _, _, n in bins])
+        right.set_xlabel("stated confidence")
+        right.set_ylabel("share right")
+        right.set_xlim(0, 1)
+        right.set_ylim(0, 1)
+        right.set_title(f"Calibration of written answers (ECE {summary.get('ece_written') or 0:.3f})")
+        fig.tight_layout()
+        path = out / "selective.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
     return written
 
 
 def write_report(out: Path, summary: dict[str, Any], results: list[QuestionResult], title: str) -> list[Path]:
-    """report.json, report.md, metrics.png and latency.png in ``out``."""
+    """report.json, report.md, metrics.png, latency.png and (when answers carry a confidence)
+    selective.png, the risk-coverage curve and the reliability diagram, in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     data = {"title": title, "summary": summary, "questions": [r.to_dict() for r in results]}
     (out / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -11,9 +11,10 @@ from typing import Any
 from convention_qa.answering import LANGUAGES, Assistant, Message
 from convention_qa.evaluation.datasets import EvalQuestion
 from convention_qa.evaluation.metrics import contains_answer, exact_match, percentile, token_f1
+from convention_qa.evaluation.selective import calibration_error
 from convention_qa.text import answer_language
 
-__all__ = ["QuestionResult", "evaluate", "summarize"]
+__all__ = ["QuestionResult", "evaluate", "is_right", "summarize"]
 
 
 @dataclass
@@ -44,9 +45,22 @@ class QuestionResult:
     answer_language: str = "und"  # "und": language-neutral (a name, a number)
     language_ok: bool | None = None  # answered in the question's language (None when abstained)
     cited: list[dict[str, Any]] = field(default_factory=list)  # each citation: n, doc_id, title, text
+    candidate: str | None = None  # the answer written, given or withheld (None: none was written)
+    candidate_right: bool | None = None  # whether that answer is right (see ``is_right``)
+    check: dict[str, Any] | None = None  # what the answer check measured (benchmarks/fit_verdict.py refits on it)
+    translation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_right(text: str, q: EvalQuestion) -> bool:
+    """An answer is right when the question is answerable and it matches an accepted answer
+    (token F1 of at least 0.5) or contains one whole."""
+    expected = q.answers + q.alt_answers
+    if not q.answerable or not expected:
+        return False
+    return token_f1(text, expected) >= 0.5 or contains_answer(text, expected) == 1.0
 
 
 def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
@@ -68,6 +82,7 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
     )
     scored = not answer.abstained and q.answerable
     written = answer_language(answer.text) if not answer.abstained else "und"
+    candidate = answer.text if not answer.abstained else answer.withheld
     wanted = q.lang if q.lang in LANGUAGES else answer.question_language
     return QuestionResult(
         qid=q.qid,
@@ -96,6 +111,10 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
         answer_language=written,
         language_ok=None if answer.abstained else written in (wanted, "und"),
         cited=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "text": c.text[:400]} for c in answer.citations],
+        candidate=candidate,
+        candidate_right=None if candidate is None else is_right(candidate, q),
+        check=answer.check,
+        translation=answer.translation,
     )
 
 
@@ -116,6 +135,25 @@ def evaluate(
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
+
+
+def _selective(results: list[QuestionResult]) -> dict[str, Any]:
+    """Answered precision, coverage, SQuAD 2.0 F1 and calibration (see evaluation.selective)."""
+    given = [r for r in results if not r.abstained]
+    right = [r for r in given if r.candidate_right]
+    figures: dict[str, Any] = {
+        "answered_precision": _ratio(len(right), len(given)),
+        "coverage": _ratio(len(given), len(results)),
+    }
+    if any(not r.answerable for r in results):
+        squad = [(1.0 if r.abstained else 0.0) if not r.answerable else r.f1 for r in results]
+        figures["squad2_f1"] = _ratio(sum(squad), len(squad))
+    scored_given = [(r.confidence, bool(r.candidate_right)) for r in given if r.confidence is not None]
+    written = [(r.confidence, bool(r.candidate_right)) for r in results if r.candidate and r.confidence is not None]
+    error, error_all = calibration_error(scored_given), calibration_error(written)
+    figures["ece"] = None if error is None else round(error, 4)
+    figures["ece_written"] = None if error_all is None else round(error_all, 4)
+    return figures
 
 
 def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
@@ -155,6 +193,7 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
         "abstention_recall": recall,
         "abstention_f1": f1,
         "answer_language_accuracy": _ratio(sum(1 for r in judged if r.language_ok), len(judged)),
+        **_selective(results),
         "repaired": sum(1 for r in results if r.repair),
         "abstentions": dict(sorted(reasons.items())),
         "latency_p50": round(percentile(latencies, 50), 3),
