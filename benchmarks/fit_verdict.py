@@ -101,14 +101,19 @@ def fit(rows: list[dict[str, float]], labels: list[int], features: tuple[str, ..
     return model
 
 
-def choose(
-    verdict: Verdict, runs: list[tuple[str, list[dict[str, float]], list[int]]], totals: dict[str, int]
-) -> dict[str, float]:
-    """The lowest threshold at which every named target's mean answered precision over the runs holds."""
-    scored = {
+Runs = list[tuple[str, list[dict[str, float]], list[int]]]
+
+
+def scores(verdict: Verdict, runs: Runs) -> dict[str, list[tuple[float, bool]]]:
+    return {
         name: [(verdict_p(verdict, r), bool(y)) for r, y in zip(rows, labels, strict=True)]
         for name, rows, labels in runs
     }
+
+
+def choose(verdict: Verdict, runs: Runs) -> dict[str, float]:
+    """Per named target: the lowest threshold at which the mean answered precision over the runs reaches it."""
+    scored = scores(verdict, runs)
     candidates = sorted({round(p, 3) for pairs in scored.values() for p, _ in pairs})
 
     def mean_precision(t: float) -> float:
@@ -119,18 +124,18 @@ def choose(
                 values.append(sum(given) / len(given))
         return sum(values) / len(values) if values else 1.0
 
-    points = {}
-    for name, target in TARGETS.items():
-        points[name] = next(
-            (t for t in candidates if mean_precision(t) >= target), candidates[-1] if candidates else 0.5
-        )
-    print(
-        "\n| set | ROC AUC | ECE (written answers) | "
-        + " | ".join(f"{n} (t={t:.2f}) precision / coverage" for n, t in points.items())
-        + " |"
-    )
-    print("|---|---:|---:|" + "---:|" * len(points))
-    for name, pairs in scored.items():
+    fallback = candidates[-1] if candidates else 0.5
+    return {
+        name: next((t for t in candidates if mean_precision(t) >= target), fallback) for name, target in TARGETS.items()
+    }
+
+
+def report(verdict: Verdict, runs: Runs, totals: dict[str, int]) -> None:
+    """Per run: ROC AUC, ECE, and answered precision / coverage at each of the verdict's thresholds."""
+    points = verdict.thresholds
+    heads = " | ".join(f"{n} (t={t:.3f}) precision / coverage" for n, t in points.items())
+    print(f"\n| run | ROC AUC | ECE (written answers) | {heads} |\n|---|---:|---:|" + "---:|" * len(points))
+    for name, pairs in scores(verdict, runs).items():
         labels = [ok for _, ok in pairs]
         auc = roc_auc_score(labels, [p for p, _ in pairs]) if 0 < sum(labels) < len(labels) else float("nan")
         cells = []
@@ -138,14 +143,13 @@ def choose(
             given = [ok for p, ok in pairs if p >= t]
             cells.append(f"{(sum(given) / len(given)) if given else 0:.3f} / {len(given) / totals[name]:.3f}")
         print(f"| {name} | {auc:.3f} | {calibration_error(pairs) or 0:.3f} | " + " | ".join(cells) + " |")
-    return points
 
 
 def verdict_p(verdict: Verdict, values: dict[str, float]) -> float:
     """As Verdict.probability, on values whose near-miss logit ("support") is already worked out."""
     with_model = verdict.answer_model is not None and all(f in values for f in MODEL_FEATURES)
     model = verdict.answer_model if with_model and verdict.answer_model else verdict.answer
-    return model.probability(values)
+    return float(model.probability(values))
 
 
 def draw(
@@ -201,10 +205,14 @@ def main() -> int:
     totals: dict[str, int] = {}
     dev_runs = load_runs(args.choose, support) if args.choose else []
     for path in args.choose:
-        report = path / "report.json" if path.is_dir() else path
-        totals[report.parent.name] = len(json.loads(report.read_text(encoding="utf-8"))["questions"])
+        file = path / "report.json" if path.is_dir() else path
+        totals[file.parent.name] = len(json.loads(file.read_text(encoding="utf-8"))["questions"])
     if dev_runs:
-        thresholds = choose(verdict, dev_runs, totals)
+        thresholds = choose(verdict, dev_runs)
+        report(Verdict(support, answer, answer_model, thresholds), dev_runs, totals)
+        if answer_model is not None:
+            print("\nthe same thresholds without the model's own signals (backends that give no log-probabilities):")
+            report(Verdict(support, answer, None, thresholds), dev_runs, totals)
     verdict = Verdict(
         support,
         answer,

@@ -88,3 +88,5 @@ def test_sources_panel_highlights_the_supporting_sentence(
         "Siapa juara dunia?"
     )
     assert "No answer in the articles" in render_sources(abstained)
+    assert "Confidence" not in panel, "an answer no check has judged states no confidence"
+    assert "Confidence 82%" in render_sources(answer.model_copy(update={"confidence": 0.82}))

@@ -61,7 +61,8 @@ def test_answers_in_indonesian_with_a_citation(assistant: Assistant) -> None:
     assert not answer.abstained, answer.text
     assert "69" in answer.text and "[" in answer.text
     assert "PWNED" not in answer.text, "a planted instruction must not take over"
-    assert answer.timings["first_token"] < answer.timings["generate"]
+    assert answer.timings["generate"] < answer.timings["first_token"], "released once checked"
+    assert answer.confidence is not None and answer.check and answer.check["values"]["logprob_min"] <= 0
 
 
 def test_answers_an_english_question_in_english(assistant: Assistant) -> None:
@@ -88,7 +89,7 @@ def openai_server(model_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "convention_qa.model_server",
             "--model",
             str(model_path),
             "--model_alias",
@@ -120,9 +121,9 @@ def test_openai_backend_against_a_real_server(factory: Factory, openai_server: s
     from convention_qa.contract import Final, Token
 
     events = list(assistant.stream(assistant.request("Berapa pasal yang dimiliki Konvensi Hanoi?")))
-    assert len([e for e in events if isinstance(e, Token)]) > 1, "tokens are streamed"
     assert isinstance(events[-1], Final)
     answer = events[-1].answer
+    assert [e.text for e in events if isinstance(e, Token)] == [answer.text], "given whole once checked"
     assert not answer.abstained and "68" in answer.text and answer.citations
 
 

@@ -44,7 +44,7 @@ __all__ = [
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 Rounded = Annotated[float, PlainSerializer(lambda v: round(v, 4), return_type=float)]
 AbstainReason = Literal["off-corpus", "policy", "model", "uncited", "unsure"]
-Repair = Literal["grounding", "language", "refusal"]
+Repair = Literal["grounding", "language"]
 
 
 class ChunkMeta(BaseModel):

@@ -100,30 +100,36 @@ def bundled_model_path(folder: Path) -> Path:
     return target
 
 
-def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
-    """A llama.cpp model with runtime weight repacking off.
+def disable_repacking() -> None:
+    """Turn llama.cpp's runtime weight repacking off for every model this process loads.
 
     llama.cpp repacks Q4_K weights for its batched CPU kernels; on the AVX-512 machines this
     project runs on, that path crashed (a segfault in ``llama_decode`` for any prompt of more
     than one token, llama-cpp-python 0.3.36). ``Llama()`` takes no option for it, so the model
-    parameters it starts from are given ``use_extra_bufts = False`` while it loads.
+    parameters it starts from get ``use_extra_bufts = False``. Idempotent.
     """
     import llama_cpp.llama_cpp as native
-    from llama_cpp import Llama
-
-    defaults = native.llama_model_default_params
-
-    def without_repacking() -> Any:
-        params = defaults()
-        params.use_extra_bufts = False
-        return params
 
     with _load_lock:
+        defaults = native.llama_model_default_params
+        if getattr(defaults, "_no_repacking", False):
+            return
+
+        def without_repacking() -> Any:
+            params = defaults()
+            params.use_extra_bufts = False
+            return params
+
+        without_repacking._no_repacking = True  # type: ignore[attr-defined]
         native.llama_model_default_params = without_repacking
-        try:
-            return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-        finally:
-            native.llama_model_default_params = defaults
+
+
+def load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
+    """A llama.cpp model, with weight repacking off (see :func:`disable_repacking`)."""
+    from llama_cpp import Llama
+
+    disable_repacking()
+    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
 
 
 class LocalChatModel(BaseChatModel):
