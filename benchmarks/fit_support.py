@@ -2,9 +2,8 @@
 
     .venv/bin/python benchmarks/fit_support.py ../shared/train-data [--dev ../shared/eval-data] [--write]
 
-For every training question, the sentence of its gold passage that the answer comes from (the
-one holding the gold answer; for a near miss, the sentence sharing most words with the question,
-which is where a model takes its invented answer from) is measured against the question
+For every training question, the sentence of its gold passage that shares most words with the
+question (where an answer, right or invented, is usually taken from) is measured against the question
 (:func:`convention_qa.support.measure_support`), and a logistic regression (scikit-learn)
 learns P(the sentence answers the question). IDK-MRC's near misses are the negatives; TyDi QA
 and FacQA add answerable questions. Prints, per feature group, the 5-fold cross-validated ROC
@@ -30,7 +29,6 @@ from sklearn.preprocessing import StandardScaler
 
 from convention_qa.chunking import split_sentences
 from convention_qa.evaluation.datasets import read_jsonl_set
-from convention_qa.evaluation.metrics import normalize_answer
 from convention_qa.support import best_sentence, measure_support
 from convention_qa.text import tokenize
 from convention_qa.verdict import DEFAULT_VERDICT_FILE, SUPPORT_FEATURES
@@ -67,12 +65,10 @@ def examples(folder: Path, limit: int | None = None) -> tuple[list[Example], lis
         sentences = [passage[a:b] for a, b in split_sentences(passage)]
         if not sentences:
             continue
-        index = -1
-        if q.answerable:
-            gold = [normalize_answer(a) for a in q.answers if normalize_answer(a)]
-            index = next((i for i, s in enumerate(sentences) if any(g in normalize_answer(s) for g in gold)), -1)
-        if index < 0:
-            index = best_sentence(q.question, sentences, weight)
+        # The same rule for both classes: the sentence sharing most words with the question.
+        # (Taking the gold answer's sentence for answerable questions only taught the model that
+        # high coverage means a near miss: a bias of the selection, not of the questions.)
+        index = best_sentence(q.question, sentences, weight)
         answer_tokens = frozenset(t for a in q.answers for t in tokenize(a))
         signals = measure_support(q.question, sentences[index], passage, weight, exclude=answer_tokens)
         rows.append((signals.values(), signals.lacking))

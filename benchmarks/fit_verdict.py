@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from convention_qa.evaluation.selective import calibration_error, risk_coverage
 from convention_qa.verdict import ANSWER_FEATURES, DEFAULT_VERDICT_FILE, MODEL_FEATURES, Linear, NearMiss, Verdict
 
-TARGETS = {"strict": 0.9, "balanced": 0.8, "helpful": 0.7}  # answered precision each point aims at
+TARGETS = {"strict": 0.8, "balanced": 0.7, "helpful": 0.6}  # pooled answered precision each point aims at
 
 
 def load_runs(paths: list[Path], support: NearMiss) -> list[tuple[str, list[dict[str, float]], list[int]]]:
@@ -112,22 +112,15 @@ def scores(verdict: Verdict, runs: Runs) -> dict[str, list[tuple[float, bool]]]:
 
 
 def choose(verdict: Verdict, runs: Runs) -> dict[str, float]:
-    """Per named target: the lowest threshold at which the mean answered precision over the runs reaches it."""
-    scored = scores(verdict, runs)
-    candidates = sorted({round(p, 3) for pairs in scored.values() for p, _ in pairs})
-
-    def mean_precision(t: float) -> float:
-        values = []
-        for pairs in scored.values():
-            given = [ok for p, ok in pairs if p >= t]
-            if given:
-                values.append(sum(given) / len(given))
-        return sum(values) / len(values) if values else 1.0
-
-    fallback = candidates[-1] if candidates else 0.5
-    return {
-        name: next((t for t in candidates if mean_precision(t) >= target), fallback) for name, target in TARGETS.items()
-    }
+    """Per named target: the lowest threshold at which the answered precision of the runs pooled
+    reaches it (so the most questions get an answer at that precision)."""
+    pairs = [pair for scored in scores(verdict, runs).values() for pair in scored]
+    curve = risk_coverage(pairs, len(pairs))  # highest threshold first
+    points = {}
+    for name, target in TARGETS.items():
+        reaching = [t for t, _, precision in curve if precision >= target]
+        points[name] = round(min(reaching), 4) if reaching else round(curve[0][0], 4)
+    return points
 
 
 def report(verdict: Verdict, runs: Runs, totals: dict[str, int]) -> None:
@@ -147,9 +140,15 @@ def report(verdict: Verdict, runs: Runs, totals: dict[str, int]) -> None:
 
 def verdict_p(verdict: Verdict, values: dict[str, float]) -> float:
     """As Verdict.probability, on values whose near-miss logit ("support") is already worked out."""
-    with_model = verdict.answer_model is not None and all(f in values for f in MODEL_FEATURES)
-    model = verdict.answer_model if with_model and verdict.answer_model else verdict.answer
-    return float(model.probability(values))
+    return verdict.calibrated(verdict.logit(values))
+
+
+def calibrate(verdict: Verdict, runs: Runs) -> tuple[float, float]:
+    """Platt scaling of the answer model's logit on the runs pooled: P(right) = sigmoid(a * logit + b)."""
+    x = np.array([[verdict.logit(r)] for _, rows, _ in runs for r in rows])
+    y = np.array([v for _, _, labels in runs for v in labels])
+    fitted = LogisticRegression(C=100.0).fit(x, y)
+    return round(float(fitted.coef_[0][0]), 6), round(float(fitted.intercept_[0]), 6)
 
 
 def draw(
@@ -207,18 +206,25 @@ def main() -> int:
     for path in args.choose:
         file = path / "report.json" if path.is_dir() else path
         totals[file.parent.name] = len(json.loads(file.read_text(encoding="utf-8"))["questions"])
+    calibration = (1.0, 0.0)
     if dev_runs:
+        print("\nbefore calibration:")
+        report(Verdict(support, answer, answer_model, {"none": 0.0}), dev_runs, totals)
+        calibration = calibrate(verdict, dev_runs)
+        verdict = Verdict(support, answer, answer_model, {}, {}, calibration)
         thresholds = choose(verdict, dev_runs)
-        report(Verdict(support, answer, answer_model, thresholds), dev_runs, totals)
+        print(f"\ncalibrated on the dev runs pooled (a, b = {calibration}):")
+        report(Verdict(support, answer, answer_model, thresholds, {}, calibration), dev_runs, totals)
         if answer_model is not None:
-            print("\nthe same thresholds without the model's own signals (backends that give no log-probabilities):")
-            report(Verdict(support, answer, None, thresholds), dev_runs, totals)
+            print("\nthe same, without the model's own signals (backends that give no log-probabilities):")
+            report(Verdict(support, answer, None, thresholds, {}, calibration), dev_runs, totals)
     verdict = Verdict(
         support,
         answer,
         answer_model,
         thresholds,
         {"fitted_on": [str(p) for p in args.fit], "chosen_on": [str(p) for p in args.choose], "targets": TARGETS},
+        calibration,
     )
     if args.write:
         out = verdict.to_dict()

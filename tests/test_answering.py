@@ -14,7 +14,7 @@ from convention_qa.index import Store
 from convention_qa.ingest import ingest
 from convention_qa.policy import Policy
 from convention_qa.retrieval import Retriever
-from convention_qa.verdict import Linear, Verdict, load_verdict
+from convention_qa.verdict import Linear, Verdict, check_answer, load_verdict
 
 from .fakes import HashingEmbeddings, ScriptedChatModel, UnreachableChatModel
 
@@ -310,3 +310,22 @@ def test_model_refusal_stands(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["NOT_FOUND", "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
     answer = Assistant(retriever, model, policy=Policy()).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
     assert answer.abstained and answer.abstain_reason == "model" and len(model.prompts) == 1, "no retry"
+
+
+def test_shipped_verdict_doubts_an_answer_to_a_near_miss(retriever: Retriever) -> None:
+    """The fitted models, on what a user asks: the signing figure is right for "signed" and
+    not for "ratified", which the article never says."""
+    verdict = load_verdict()
+
+    def confidence(question: str) -> float:
+        passages = retriever.retrieve(question, 4)
+        evidence = select_evidence(question, passages, 220, retriever.idf, "id")
+        [n] = [e.n for e in evidence if "69 negara" in e.text()][:1]
+        check = check_answer(
+            question, question, f"69 negara [{n}].", evidence, retriever.idf, same_language=True, score=0.86
+        )
+        return verdict.probability(check)
+
+    signed = confidence("Berapa negara yang menandatangani Konvensi Hanoi?")
+    ratified = confidence("Berapa negara yang telah meratifikasi Konvensi Hanoi?")
+    assert ratified < verdict.threshold("balanced") <= signed

@@ -265,13 +265,23 @@ class Verdict:
     answer_model: Linear | None = None  # plus the model's refusal probability and log-probabilities
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    calibration: tuple[float, float] = (1.0, 0.0)  # Platt scaling of the answer model's logit
 
     def probability(self, check: AnswerCheck) -> float:
         """The probability that the checked answer is right."""
         values = dict(check.values)
         values["support"] = self.support.logit(values, check.lacking)
-        model = self.answer_model if self.answer_model and all(f in values for f in MODEL_FEATURES) else self.answer
-        return model.probability(values)
+        return self.calibrated(self.logit(values))
+
+    def logit(self, values: dict[str, float]) -> float:
+        """The answer model's logit, on values that hold the near-miss logit as ``support``."""
+        with_model = self.answer_model is not None and all(f in values for f in MODEL_FEATURES)
+        model = self.answer_model if with_model and self.answer_model else self.answer
+        return model.logit(values)
+
+    def calibrated(self, logit: float) -> float:
+        a, b = self.calibration
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, a * logit + b))))
 
     def threshold(self, strictness: str) -> float:
         """The minimum probability for a strictness: a named point, "off" (0) or a number in [0, 1]."""
@@ -296,6 +306,7 @@ class Verdict:
             "answer": self.answer.to_dict(),
             "answer_model": self.answer_model.to_dict() if self.answer_model else None,
             "thresholds": self.thresholds,
+            "calibration": list(self.calibration),
             "meta": self.meta,
         }
 
@@ -309,12 +320,17 @@ class Verdict:
             points = {str(k): float(v) for k, v in thresholds.items()}
         except (AttributeError, TypeError, ValueError):
             raise ConfigError("answer check file: thresholds must map names to numbers") from None
+        try:
+            a, b = (float(v) for v in data.get("calibration") or (1.0, 0.0))
+        except (TypeError, ValueError):
+            raise ConfigError("answer check file: calibration must be two numbers") from None
         return cls(
             NearMiss.from_dict(data["support"]),
             Linear.from_dict(data["answer"], ANSWER_FEATURES),
             Linear.from_dict(data["answer_model"], with_model) if data.get("answer_model") else None,
             points,
             dict(data.get("meta") or {}),
+            (a, b),
         )
 
 
