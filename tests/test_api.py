@@ -58,7 +58,7 @@ def stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 @pytest.fixture
 def base(settings: Settings) -> Iterator[str]:
-    url, server, thread = start_server(settings.model_copy(update={"policy": "off"}))
+    url, server, thread = start_server(settings.model_copy(update={"policy": "off", "strictness": "off"}))
     yield url
     stop_server(server, thread)
 
@@ -66,15 +66,15 @@ def base(settings: Settings) -> Iterator[str]:
 @contextlib.contextmanager
 def module_server(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[str, Settings]]:
     """A server for a whole module (starting one per test is slow), on its own copy of the
-    article, with no setting from the environment; policy off (the fake embedder's scores are
-    not what the shipped policy was fitted on)."""
+    article, with no setting from the environment; policy and answer check off (the fake
+    embedder's scores are not what either was fitted on)."""
     root = factory.mktemp(name)
     (root / "corpus").mkdir()
     shutil.copy(SEED_ARTICLE, root / "corpus" / SEED_ARTICLE.name)
     with pytest.MonkeyPatch.context() as patch:
         for variable in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
             patch.delenv(variable)
-        config = Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off")
+        config = Settings(data_dir=root / "data", corpus_dir=root / "corpus", policy="off", strictness="off")
         url, server, thread = start_server(config)
     try:
         yield url, config
@@ -92,7 +92,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def model_base(settings: Settings) -> Iterator[str]:
     model = ScriptedChatModel(replies=[SHORT_ANSWER])
-    url, server, thread = start_server(settings.model_copy(update={"policy": "off"}), model)
+    url, server, thread = start_server(settings.model_copy(update={"policy": "off", "strictness": "off"}), model)
     yield url
     stop_server(server, thread)
 
@@ -244,7 +244,9 @@ def test_concurrent_questions_and_an_upload_lose_nothing(base: str) -> None:
 
 
 def test_api_key_guards_every_route(settings: Settings) -> None:
-    url, server, thread = start_server(settings.model_copy(update={"api_key": "s3cret", "policy": "off"}))
+    url, server, thread = start_server(
+        settings.model_copy(update={"api_key": "s3cret", "policy": "off", "strictness": "off"})
+    )
     try:
         body = {"question": "Berapa negara?"}
         assert httpx.post(f"{url}/api/ask", json=body).status_code == 401

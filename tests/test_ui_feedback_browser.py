@@ -36,6 +36,7 @@ class App:
             "CONVENTION_QA_CORPUS_DIR": str(root / "corpus"),
             "CONVENTION_QA_REPORTS_DIR": str(root / "reports"),
             "CONVENTION_QA_LLM": "extractive",
+            "CONVENTION_QA_STRICTNESS": "off",  # the UI, not the answer check (measured by eval)
             "CONVENTION_QA_PORT": str(self.port),
         }
         self.proc: subprocess.Popen[bytes] | None = None
