@@ -122,17 +122,14 @@ def test_ask_streams_server_sent_events(model_base: str) -> None:
 
 
 def test_chat_keeps_a_session_and_refuses_unknown_ones(shared: str) -> None:
-    first = httpx.post(
-        f"{shared}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}
-    ).json()
-    session = first["session_id"]
-    second = httpx.post(
-        f"{shared}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"}
-    ).json()
-    assert second["session_id"] == session
-    assert second["query"].startswith("Siapa yang memimpin"), "the follow-up used the session's history"
-    missing = httpx.post(f"{shared}/api/chat", json={"session_id": "no-such-session", "message": "Halo?"})
-    assert missing.status_code == 404 and "unknown or expired session" in missing.json()["detail"]
+    with httpx.Client(base_url=shared) as http:  # keeps the owner cookie, as a browser does
+        first = http.post("/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}).json()
+        session = first["session_id"]
+        second = http.post("/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"})
+        assert second.json()["session_id"] == session
+        assert second.json()["query"].startswith("Siapa yang memimpin"), "the follow-up used the session's history"
+        missing = http.post("/api/chat", json={"session_id": "no-such-session", "message": "Halo?"})
+        assert missing.status_code == 404 and "unknown or expired session" in missing.json()["detail"]
 
 
 def test_search_documents_upload_and_delete(base: str, settings: Settings) -> None:
@@ -265,21 +262,26 @@ def test_health(shared: str) -> None:
 
 
 def test_sessions_are_bounded_and_expire() -> None:
+    from convention_qa.owners import Owner
     from convention_qa.sessions import SessionStore, UnknownSession
+
+    ME = Owner("key:me")
 
     now = [0.0]
     store = SessionStore(max_sessions=2, max_messages=4, idle_seconds=10, clock=lambda: now[0])
-    a, _ = store.open(None)
-    b, _ = store.open(None)
-    c, _ = store.open(None)
+    a, _ = store.open(None, ME)
+    b, _ = store.open(None, ME)
+    c, _ = store.open(None, ME)
     with pytest.raises(UnknownSession):
-        store.open(a)  # the oldest went first
+        store.open(a, ME)  # the oldest went first
     for i in range(5):
-        store.append(b, f"q{i}", f"a{i}")
-    assert [m["content"] for m in store.open(b)[1]] == ["q3", "a3", "q4", "a4"]
+        store.append(b, f"q{i}", f"a{i}", ME)
+    assert [m["content"] for m in store.open(b, ME)[1]] == ["q3", "a3", "q4", "a4"]
+    with pytest.raises(UnknownSession):
+        store.open(b, Owner("key:someone-else"))  # another owner's session is as unknown
     now[0] = 100.0
     with pytest.raises(UnknownSession):
-        store.open(c)
+        store.open(c, ME)
     assert len(store) == 0
 
 

@@ -15,12 +15,13 @@ from convention_qa import api, errors, openai_compat
 from convention_qa.answering import Assistant
 from convention_qa.config import MAX_K, Settings, get_settings
 from convention_qa.contract import Answer, ChunkMeta, Final, Token, follow
-from convention_qa.deps import get_answer_config, get_assistant, get_memory
+from convention_qa.deps import get_answer_config, get_assistant, get_memory, get_owner
 from convention_qa.deps import get_settings as settings_dep
 from convention_qa.errors import ConfigError, ConventionQAError
 from convention_qa.factory import Factory
 from convention_qa.index import Store
 from convention_qa.ingest import ingest
+from convention_qa.owners import Owner
 from convention_qa.retrieval import Retriever
 from convention_qa.sessions import SessionStore
 from convention_qa.transport import STATUS, error_status, install_error_handlers
@@ -73,6 +74,7 @@ def test_routes_take_their_collaborators_from_dependencies(
     app.dependency_overrides[settings_dep] = lambda: settings
     app.dependency_overrides[get_memory] = lambda: SessionStore()
     app.dependency_overrides[get_answer_config] = lambda: {}
+    app.dependency_overrides[get_owner] = lambda: Owner("key:test")
     client = TestClient(app)
     data = client.post("/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"}).json()
     assert "69 negara" in data["answer"] and data["citations"] and "closest" in data

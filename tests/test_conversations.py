@@ -22,10 +22,12 @@ from convention_qa.conversations import (
 )
 from convention_qa.errors import NotFoundError, StoreError
 from convention_qa.evaluation.feedback import feedback_stats
+from convention_qa.owners import Owner
 
 from .servers import postgres_server
 
 CONFIG = {"embedder": "fake", "llm": "extractive", "prompt_version": "abc"}
+ME = Owner("key:me")
 
 
 def answer(text: str, doc_id: str = "hanoi", abstained: bool = False) -> Answer:
@@ -77,64 +79,64 @@ def store(url: str) -> ConversationStore:
 
 
 def test_a_conversation_keeps_its_answers_citations_and_configuration(store: ConversationStore) -> None:
-    conversation = store.start("Berapa negara yang menandatangani Konvensi Hanoi?")
-    first = store.record(conversation, "Berapa negara?", answer("69 negara [1]."), CONFIG)
-    second = store.record(conversation, "Dan pasalnya?", answer("68 pasal [1]."), CONFIG)
+    conversation = store.start("Berapa negara yang menandatangani Konvensi Hanoi?", ME)
+    first = store.record(conversation, "Berapa negara?", answer("69 negara [1]."), CONFIG, ME)
+    second = store.record(conversation, "Dan pasalnya?", answer("68 pasal [1]."), CONFIG, ME)
     assert first and second and first != second
-    assert [m["content"] for m in store.history(conversation)] == [
+    assert [m["content"] for m in store.history(conversation, ME)] == [
         "Berapa negara?",
         "69 negara [1].",
         "Dan pasalnya?",
         "68 pasal [1].",
     ]
-    summary, turns = store.get(conversation)
+    summary, turns = store.get(conversation, ME)
     assert summary.turns == 2 and summary.title.startswith("Berapa negara")
     assert turns[0].details["citations"][0]["doc_id"] == "hanoi" and turns[0].details["answer"] == "69 negara [1]."
     assert turns[1].config == CONFIG and [t.position for t in turns] == [0, 1]
-    assert [c.id for c in store.summaries()] == [conversation]
+    assert [c.id for c in store.summaries(ME)] == [conversation]
 
 
 def test_history_is_bounded_to_the_last_turns(url: str) -> None:
     store = open_conversations(url, history_messages=4)
-    conversation = store.start("t")
+    conversation = store.start("t", ME)
     for i in range(5):
-        store.record(conversation, f"q{i}", answer(f"a{i} [1]."), CONFIG)
-    assert [m["content"] for m in store.history(conversation)] == ["q3", "a3 [1].", "q4", "a4 [1]."]
+        store.record(conversation, f"q{i}", answer(f"a{i} [1]."), CONFIG, ME)
+    assert [m["content"] for m in store.history(conversation, ME)] == ["q3", "a3 [1].", "q4", "a4 [1]."]
 
 
 def test_deleting_a_conversation_removes_its_feedback(store: ConversationStore) -> None:
-    conversation = store.start("t")
-    answer_id = store.record(conversation, "q", answer("a [1]."), CONFIG)
+    conversation = store.start("t", ME)
+    answer_id = store.record(conversation, "q", answer("a [1]."), CONFIG, ME)
     assert answer_id
-    store.rate(answer_id, "down", correction="b")
-    other = store.start("u")
-    kept = store.record(other, "q", answer("a [1]."), CONFIG)
+    store.rate(answer_id, "down", ME, correction="b")
+    other = store.start("u", ME)
+    kept = store.record(other, "q", answer("a [1]."), CONFIG, ME)
     assert kept
-    store.rate(kept, "up")
-    assert store.delete(conversation) and not store.delete(conversation)
+    store.rate(kept, "up", ME)
+    assert store.delete(conversation, ME) and not store.delete(conversation, ME)
     assert store.counts() == {"conversations": 1, "answers": 1, "feedback": 1}
     with pytest.raises(NotFoundError):
-        store.get(conversation)
+        store.get(conversation, ME)
     with pytest.raises(NotFoundError, match="unknown or expired session_id"):
-        store.history(conversation)
+        store.history(conversation, ME)
 
 
 def test_rating_again_replaces_the_rating_and_unknown_answers_are_refused(store: ConversationStore) -> None:
-    answer_id = store.record(store.start("t"), "q", answer("a [1]."), CONFIG)
+    answer_id = store.record(store.start("t", ME), "q", answer("a [1]."), CONFIG, ME)
     assert answer_id
-    store.rate(answer_id, "up")
-    record = store.rate(answer_id, "down", comment="wrong", not_in_articles=True)
+    store.rate(answer_id, "up", ME)
+    record = store.rate(answer_id, "down", ME, comment="wrong", not_in_articles=True)
     assert (record.rating, record.comment, record.not_in_articles) == ("down", "wrong", True)
     assert store.counts()["feedback"] == 1
     with pytest.raises(NotFoundError, match="no answer with id"):
-        store.rate("no-such-answer", "up")
+        store.rate("no-such-answer", "up", ME)
     assert store.counts()["feedback"] == 1
 
 
 def test_retention_prunes_conversations_untouched_for_longer(url: str) -> None:
     store = open_conversations(url)
-    old, new = store.start("old"), store.start("new")
-    store.rate(store.record(old, "q", answer("a [1]."), CONFIG) or "", "down", correction="c")
+    old, new = store.start("old", ME), store.start("new", ME)
+    store.rate(store.record(old, "q", answer("a [1]."), CONFIG, ME) or "", "down", ME, correction="c")
     with store.engine.begin() as connection:
         connection.execute(
             update(ConversationRow)
@@ -142,7 +144,7 @@ def test_retention_prunes_conversations_untouched_for_longer(url: str) -> None:
             .values(updated_at=datetime.now(UTC) - timedelta(days=40))
         )
     reopened = open_conversations(url, retention_days=30)
-    assert [c.id for c in reopened.summaries()] == [new]
+    assert [c.id for c in reopened.summaries(ME)] == [new]
     assert reopened.counts() == {"conversations": 1, "answers": 0, "feedback": 0}
 
 
@@ -159,7 +161,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(store: Conv
 
 def test_the_sqlite_file_is_in_wal_mode_and_opens_twice(tmp_path: Path) -> None:
     url = database_url(tmp_path, None)
-    open_conversations(url).start("t")
+    open_conversations(url).start("t", ME)
     again = open_conversations(url)  # migrating an up-to-date database is a no-op
     assert again.counts()["conversations"] == 1
     with sqlite3.connect(tmp_path / "conversations.db") as raw:
@@ -172,10 +174,10 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 
 
 def test_feedback_stats_count_per_rating_article_and_week(store: ConversationStore) -> None:
-    conversation = store.start("t")
+    conversation = store.start("t", ME)
     for said, rating, doc in (("a [1].", "up", "x"), ("b [1].", "down", "y"), ("c [1].", "down", "y")):
-        store.rate(store.record(conversation, "q", answer(said, doc), CONFIG) or "", rating)  # type: ignore[arg-type]
-    stats = feedback_stats(store.rated())
+        store.rate(store.record(conversation, "q", answer(said, doc), CONFIG, ME) or "", rating, ME)  # type: ignore[arg-type]
+    stats = feedback_stats(store.rated(ME))
     assert stats["rating"] == {"up": 1, "down": 2}
     assert stats["article"] == {"x (up)": 1, "y (down)": 2}
     assert sum(stats["week"].values()) == 3
@@ -187,28 +189,28 @@ def test_sixteen_writers_at_once_lose_nothing(url: str) -> None:
 
     def client(n: int) -> None:
         store = replicas[n % 2]
-        conversation = store.start(f"client {n}")
+        conversation = store.start(f"client {n}", ME)
         for turn in range(3):
-            answer_id = replicas[(n + turn) % 2].record(conversation, f"q{turn}", answer(f"a{turn} [1]."), CONFIG)
+            answer_id = replicas[(n + turn) % 2].record(conversation, f"q{turn}", answer(f"a{turn} [1]."), CONFIG, ME)
             assert answer_id
-            store.rate(answer_id, "up" if turn % 2 else "down", correction=None)
+            store.rate(answer_id, "up" if turn % 2 else "down", ME, correction=None)
 
     errors = run_at_once(client, 16)
     assert errors == []
     assert replicas[0].counts() == {"conversations": 16, "answers": 48, "feedback": 48}
-    positions = [[t.position for t in replicas[1].get(c.id)[1]] for c in replicas[1].summaries()]
+    positions = [[t.position for t in replicas[1].get(c.id, ME)[1]] for c in replicas[1].summaries(ME)]
     assert all(p == [0, 1, 2] for p in positions), "each conversation's turns are in order"
 
 
 def test_replicas_answering_in_one_conversation_at_once_get_distinct_positions(url: str) -> None:
     replicas = [open_conversations(url), open_conversations(url)]
-    conversation = replicas[0].start("shared")
+    conversation = replicas[0].start("shared", ME)
 
     def writer(n: int) -> None:
         for turn in range(4):
-            assert replicas[n % 2].record(conversation, f"q{n}.{turn}", answer("a [1]."), CONFIG)
+            assert replicas[n % 2].record(conversation, f"q{n}.{turn}", answer("a [1]."), CONFIG, ME)
 
     errors = run_at_once(writer, 8)
     assert errors == []
-    _, turns = replicas[1].get(conversation)
+    _, turns = replicas[1].get(conversation, ME)
     assert [t.position for t in turns] == list(range(32)), "every answer kept, each in its own place"

@@ -51,6 +51,7 @@ def test_kill_9_during_a_burst_loses_only_requests_in_flight(tmp_path: Path) -> 
     rated: list[str] = []  # ratings the server acknowledged
     lock = threading.Lock()
     stop = threading.Event()
+    first: dict[str, Any] = {}  # client 0's conversation and owner cookie, to go on with after the restart
 
     def client(n: int) -> None:
         session: str | None = None
@@ -66,6 +67,8 @@ def test_kill_9_during_a_burst_loses_only_requests_in_flight(tmp_path: Path) -> 
                     session, answer_id = reply.json()["session_id"], reply.json()["answer_id"]
                     with lock:
                         answered.append(answer_id)
+                        if n == 0:
+                            first.update(session=session, cookies=dict(http.cookies))
                     feedback = {"answer_id": answer_id, "rating": "down", "correction": f"69 ({n})"}
                     if http.post("/api/feedback", json=feedback).status_code == 200:
                         with lock:
@@ -100,9 +103,11 @@ def test_kill_9_during_a_burst_loses_only_requests_in_flight(tmp_path: Path) -> 
 
     proc = serve(tmp_path, port)  # and the app starts again on the same store
     try:
-        session = store.summaries()[0].id
-        again = httpx.post(f"{base}/api/chat", json={"session_id": session, "message": "Berapa pasalnya?"}, timeout=60)
-        assert again.status_code == 200 and again.json()["answer_id"]
+        body = {"session_id": first["session"], "message": "Berapa pasalnya?"}
+        again = httpx.post(f"{base}/api/chat", json=body, cookies=first["cookies"], timeout=60)
+        assert again.status_code == 200 and again.json()["answer_id"], "the same browser, after a restart"
+        stranger = httpx.post(f"{base}/api/chat", json=body, timeout=60)
+        assert stranger.status_code == 404, "without its owner's cookie the conversation is not there"
     finally:
         proc.terminate()
         proc.wait(timeout=30)

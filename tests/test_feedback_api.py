@@ -50,34 +50,36 @@ def counts(settings: Settings) -> dict[str, int]:
 
 
 def test_chat_is_stored_listed_read_and_deleted_with_its_feedback(server: str, settings: Settings) -> None:
-    first = httpx.post(f"{server}/api/chat", json={"message": QUESTION}).json()
+    http = httpx.Client(timeout=60)  # keeps the owner cookie, as a browser does
+    first = http.post(f"{server}/api/chat", json={"message": QUESTION}).json()
     session, answer_id = first["session_id"], first["answer_id"]
     assert answer_id and "69 negara" in first["answer"]
-    second = httpx.post(f"{server}/api/chat", json={"session_id": session, "message": "Berapa pasalnya?"}).json()
-    rated = httpx.post(f"{server}/api/feedback", json={"answer_id": answer_id, "rating": "down", "correction": "69"})
+    second = http.post(f"{server}/api/chat", json={"session_id": session, "message": "Berapa pasalnya?"}).json()
+    rated = http.post(f"{server}/api/feedback", json={"answer_id": answer_id, "rating": "down", "correction": "69"})
     assert rated.status_code == 200 and rated.json()["correction"] == "69"
-    listed = httpx.get(f"{server}/api/conversations").json()
+    listed = http.get(f"{server}/api/conversations").json()
     assert [c["id"] for c in listed] == [session] and listed[0]["turns"] == 2
-    detail = httpx.get(f"{server}/api/conversations/{session}").json()
+    detail = http.get(f"{server}/api/conversations/{session}").json()
     turns = detail["turns"]
     assert [t["id"] for t in turns] == [answer_id, second["answer_id"]]
     assert turns[0]["details"]["citations"] and turns[0]["feedback"]["rating"] == "down"
     assert {"embedder", "llm", "prompt_version"} <= turns[0]["config"].keys()
-    assert httpx.delete(f"{server}/api/conversations/{session}").status_code == 204
+    assert http.delete(f"{server}/api/conversations/{session}").status_code == 204
     assert counts(settings) == {"conversations": 0, "answers": 0, "feedback": 0}
-    assert httpx.get(f"{server}/api/conversations/{session}").status_code == 404
-    assert httpx.delete(f"{server}/api/conversations/{session}").status_code == 404
+    assert http.get(f"{server}/api/conversations/{session}").status_code == 404
+    assert http.delete(f"{server}/api/conversations/{session}").status_code == 404
 
 
 def test_a_chat_session_survives_a_server_restart(settings: Settings) -> None:
+    http = httpx.Client(timeout=60)  # keeps the owner cookie, as a browser does
     url, running, thread = start_server(settings)
-    session = httpx.post(
-        f"{url}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}
-    ).json()["session_id"]
+    session = http.post(f"{url}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi tingkat tinggi?"}).json()[
+        "session_id"
+    ]
     stop_server(running, thread)
     url, running, thread = start_server(settings)
     try:
-        again = httpx.post(f"{url}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"})
+        again = http.post(f"{url}/api/chat", json={"session_id": session, "message": "Siapa yang mengambil fotonya?"})
         assert again.status_code == 200, again.text
         assert again.json()["query"].startswith("Siapa yang memimpin"), "the history came back from the database"
     finally:
@@ -172,9 +174,11 @@ def cli(args: list[str], settings: Settings) -> Any:
 
 
 def test_feedback_export_is_a_question_set_eval_runs_as_it_is(server: str, settings: Settings, tmp_path: Path) -> None:
+    http = httpx.Client(timeout=60)  # keeps the owner cookie, as a browser does
+
     def chat(message: str, session: str | None = None) -> dict[str, Any]:
         body = {"message": message, **({"session_id": session} if session else {})}
-        return dict(httpx.post(f"{server}/api/chat", json=body).json())
+        return dict(http.post(f"{server}/api/chat", json=body).json())
 
     wrong = chat(QUESTION)
     follow = chat("Berapa pasal yang dimilikinya?", wrong["session_id"])
@@ -188,7 +192,7 @@ def test_feedback_export_is_a_question_set_eval_runs_as_it_is(server: str, setti
         (off["answer_id"], {"rating": "down", "not_in_articles": True}),
         (vague["answer_id"], {"rating": "down"}),
     ):
-        assert httpx.post(f"{server}/api/feedback", json={"answer_id": answer_id, **feedback}).status_code == 200
+        assert http.post(f"{server}/api/feedback", json={"answer_id": answer_id, **feedback}).status_code == 200
 
     out = tmp_path / "feedback.yaml"
     result = cli(["feedback", "export", "--rating", "all", "--out", str(out)], settings)
@@ -222,22 +226,24 @@ def test_feedback_commands_say_so_when_storage_is_off(settings: Settings, tmp_pa
 
 @pytest.mark.integration  # a real PostgreSQL server
 def test_two_replicas_share_conversations_on_postgresql(settings: Settings, tmp_path: Path) -> None:
+    http = httpx.Client(timeout=60)  # keeps the owner cookie, as a browser does
     from .servers import postgres_server
 
     with postgres_server() as url:
-        shared = settings.model_copy(update={"database_url": url})
+        # Replicas on different data directories share the key that signs the owner cookie.
+        shared = settings.model_copy(update={"database_url": url, "secret_key": "replicas-share-this-key"})
         first = start_server(shared)
         second = start_server(shared.model_copy(update={"data_dir": tmp_path / "replica"}))
         try:
-            reply = httpx.post(f"{first[0]}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi?"}).json()
-            follow = httpx.post(
+            reply = http.post(f"{first[0]}/api/chat", json={"message": "Siapa yang memimpin sesi diskusi?"}).json()
+            follow = http.post(
                 f"{second[0]}/api/chat",
                 json={"session_id": reply["session_id"], "message": "Siapa yang mengambil fotonya?"},
             )
             assert follow.status_code == 200 and follow.json()["query"].startswith("Siapa yang memimpin")
-            rated = httpx.post(f"{second[0]}/api/feedback", json={"answer_id": reply["answer_id"], "rating": "up"})
+            rated = http.post(f"{second[0]}/api/feedback", json={"answer_id": reply["answer_id"], "rating": "up"})
             assert rated.status_code == 200
-            detail = httpx.get(f"{first[0]}/api/conversations/{reply['session_id']}").json()
+            detail = http.get(f"{first[0]}/api/conversations/{reply['session_id']}").json()
             assert len(detail["turns"]) == 2 and detail["turns"][0]["feedback"]["rating"] == "up"
             assert not (settings.data_dir / "conversations.db").exists(), "nothing went to SQLite"
         finally:

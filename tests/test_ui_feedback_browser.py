@@ -73,6 +73,13 @@ def page(app: App) -> Iterator[Any]:
         yield tab
 
 
+def same_owner(page: Any) -> httpx.Client:
+    """An API client that is the browser's owner (its signed cookie): it sees what the page saved."""
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert "convention_qa_owner" in cookies, "the page got an owner cookie"
+    return httpx.Client(cookies=cookies, timeout=60)
+
+
 def chat_text(page: Any) -> str:
     return str(page.locator("#chat").inner_text())
 
@@ -92,8 +99,10 @@ def test_2_rate_the_answer_down_with_a_correction(page: Any, app: App) -> None:
     page.wait_for_function(
         "() => document.querySelector('#feedback-status').innerText.includes('correction is saved')", timeout=30_000
     )
-    conversations = httpx.get(f"{app.url}/api/conversations").json()
-    turns = httpx.get(f"{app.url}/api/conversations/{conversations[0]['id']}").json()["turns"]
+    http = same_owner(page)
+    assert httpx.get(f"{app.url}/api/conversations").json() == [], "another client sees none of it"
+    conversations = http.get(f"{app.url}/api/conversations").json()
+    turns = http.get(f"{app.url}/api/conversations/{conversations[0]['id']}").json()["turns"]
     feedback = turns[0]["feedback"]
     assert feedback["rating"] == "down" and feedback["correction"] == "69 negara menandatangani Konvensi Hanoi"
     page.screenshot(path=str(ARTIFACTS / "ui-feedback.png"), full_page=True)
@@ -118,7 +127,7 @@ def test_4_restart_the_server_and_resume_the_conversation(page: Any, app: App) -
     page.wait_for_function(f"() => document.querySelector('#chat').innerText.includes({QUESTION!r})", timeout=30_000)
     answer = ask(page, "Berapa pasal yang dimilikinya?")
     assert "68" in answer, answer
-    conversations = httpx.get(f"{app.url}/api/conversations").json()
+    conversations = same_owner(page).get(f"{app.url}/api/conversations").json()
     assert len(conversations) == 1 and conversations[0]["turns"] == 2, "the follow-up went into the same conversation"
 
 

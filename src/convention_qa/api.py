@@ -23,10 +23,11 @@ from convention_qa.deps import (
     ConversationsDep,
     FactoryDep,
     MemoryDep,
+    OwnerDep,
     SessionsDep,
     SettingsDep,
     StoreDep,
-    require_key,
+    require_owner,
 )
 from convention_qa.errors import NotFoundError
 from convention_qa.library import add_files, remove_document
@@ -113,7 +114,7 @@ def _answer_language(language: Language) -> str | None:
     return None if language == "auto" else language
 
 
-router = APIRouter(dependencies=[Depends(require_key)])
+router = APIRouter(dependencies=[Depends(require_owner)])
 service_router = APIRouter(tags=["service"])
 
 
@@ -127,13 +128,16 @@ def ask(body: AskRequest, assistant: AssistantDep) -> Any:
 
 
 @router.post("/api/chat", response_model=ChatAnswer, tags=["answers"], summary="Chat; the server keeps the history")
-def chat(body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, config: AnswerConfigDep) -> Any:
-    history = memory.history(body.session_id) if body.session_id else []
+def chat(
+    body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, config: AnswerConfigDep, owner: OwnerDep
+) -> Any:
+    history = memory.history(body.session_id, owner) if body.session_id else []
     request = assistant.request(body.message, history, k=body.k, language=_answer_language(body.language))
-    session_id = body.session_id or memory.start(request.question)
+    session_id = body.session_id or memory.start(request.question, owner)
 
     def finish(answer: Answer) -> dict[str, Any]:
-        return {"session_id": session_id, "answer_id": memory.record(session_id, request.question, answer, config)}
+        answer_id = memory.record(session_id, request.question, answer, config, owner)
+        return {"session_id": session_id, "answer_id": answer_id}
 
     if body.stream:
         return answer_sse(assistant.stream(request), finish)
@@ -149,10 +153,11 @@ def chat(body: ChatRequest, assistant: AssistantDep, memory: MemoryDep, config: 
 )
 def conversations(
     store: ConversationsDep,
+    owner: OwnerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    return store.summaries(limit, offset)
+    return store.summaries(owner, limit, offset)
 
 
 @router.get(
@@ -161,8 +166,8 @@ def conversations(
     tags=["conversations"],
     summary="One conversation: its questions, answers with citations, configuration and feedback",
 )
-def conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep) -> Any:
-    summary, turns = store.get(conversation_id)
+def conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep, owner: OwnerDep) -> Any:
+    summary, turns = store.get(conversation_id, owner)
     return ConversationOut(conversation=summary, turns=turns)
 
 
@@ -172,16 +177,19 @@ def conversation(conversation_id: Annotated[str, Path(max_length=64)], store: Co
     tags=["conversations"],
     summary="Remove a conversation with its answers and their feedback",
 )
-def delete_conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep) -> None:
-    if not store.delete(conversation_id):
+def delete_conversation(
+    conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep, owner: OwnerDep
+) -> None:
+    if not store.delete(conversation_id, owner):
         raise NotFoundError(f"no conversation with id {conversation_id!r}: GET /api/conversations lists them")
 
 
 @router.post("/api/feedback", response_model=FeedbackRecord, tags=["conversations"], summary="Rate an answer")
-def feedback(body: FeedbackRequest, store: ConversationsDep) -> Any:
+def feedback(body: FeedbackRequest, store: ConversationsDep, owner: OwnerDep) -> Any:
     return store.rate(
         body.answer_id,
         body.rating,
+        owner,
         comment=body.comment,
         correction=body.correction,
         not_in_articles=body.not_in_articles,

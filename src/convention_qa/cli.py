@@ -21,6 +21,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from convention_qa.config import MAX_K, Settings, get_settings
 from convention_qa.errors import ConventionQAError
+from convention_qa.owners import Owner
 
 if TYPE_CHECKING:
     from convention_qa.answering import Answer, AnswerRequest, Assistant
@@ -317,20 +318,34 @@ def _conversations(ctx: click.Context) -> ConversationStore:
     return store
 
 
+def _owner(owner: str | None) -> Owner:
+    """``--owner``: one owner's ratings; by default everyone's (the CLI reads the database as admin)."""
+    from convention_qa.owners import ADMIN
+
+    return Owner(owner) if owner else ADMIN
+
+
+_OWNER_OPTION = click.option(
+    "--owner",
+    help="Only this owner's ratings: key:NAME, user:NAME, anon:ID or legacy (default: everyone's).",
+)
+
+
 @feedback.command("export")
 @click.option(
     "--rating", type=click.Choice(["down", "up", "all"]), default="down", show_default=True, help="Which ratings."
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The YAML file to write.")
+@_OWNER_OPTION
 @click.pass_context
 @_friendly_errors
-def feedback_export(ctx: click.Context, rating: str, out: Path) -> None:
+def feedback_export(ctx: click.Context, rating: str, out: Path, owner: str | None) -> None:
     """Write rated answers as a question set that `convention-qa eval` runs as it is."""
     import yaml
 
     from convention_qa.evaluation.feedback import feedback_questions
 
-    turns = _conversations(ctx).rated(None if rating == "all" else rating)  # type: ignore[arg-type]
+    turns = _conversations(ctx).rated(_owner(owner), None if rating == "all" else rating)  # type: ignore[arg-type]
     questions, skipped = feedback_questions(turns)
     for reason in skipped:
         click.echo(f"skipped {reason}", err=True)
@@ -345,13 +360,14 @@ def feedback_export(ctx: click.Context, rating: str, out: Path) -> None:
 
 @feedback.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_OWNER_OPTION
 @click.pass_context
 @_friendly_errors
-def feedback_stats(ctx: click.Context, as_json: bool) -> None:
+def feedback_stats(ctx: click.Context, as_json: bool, owner: str | None) -> None:
     """Rated answers per rating, per article cited and per week."""
     from convention_qa.evaluation.feedback import feedback_stats as count
 
-    stats = count(_conversations(ctx).rated(None))
+    stats = count(_conversations(ctx).rated(_owner(owner)))
     if as_json:
         click.echo(json.dumps(stats, ensure_ascii=False))
         return
@@ -359,6 +375,53 @@ def feedback_stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"per {group}:")
         for key, value in values.items() or [("(none)", 0)]:
             click.echo(f"  {key:<60} {value:>6}")
+
+
+@main.group()
+def keys() -> None:
+    """Per-user API keys: each key's conversations and ratings are its own."""
+
+
+def _key_store(ctx: click.Context) -> ConversationStore:
+    from convention_qa.errors import ConfigError
+
+    store = _factory(ctx).conversations()
+    if store is None:
+        raise ConfigError("per-user keys live in the conversation database: CONVENTION_QA_CONVERSATIONS is false")
+    return store
+
+
+@keys.command("create")
+@click.argument("name")
+@click.pass_context
+@_friendly_errors
+def keys_create(ctx: click.Context, name: str) -> None:
+    """Make a key for NAME and print it (once: only its hash is kept)."""
+    key = _key_store(ctx).create_key(name)
+    click.echo(key)
+    click.echo(f"the key of {name} (owner key:{name}); it is not shown again", err=True)
+
+
+@keys.command("list")
+@click.pass_context
+@_friendly_errors
+def keys_list(ctx: click.Context) -> None:
+    """The keys by name, with when each was made and revoked."""
+    for record in _key_store(ctx).api_keys():
+        state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "in use"
+        click.echo(f"{record.name:<40} created {record.created_at:%Y-%m-%d %H:%M}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@click.pass_context
+@_friendly_errors
+def keys_revoke(ctx: click.Context, name: str) -> None:
+    """Stop NAME's key working at once (its conversations stay)."""
+    if not _key_store(ctx).revoke_key(name):
+        click.echo(f"no key named {name!r} is in use (convention-qa keys list)", err=True)
+        sys.exit(1)
+    click.echo(f"revoked the key of {name}")
 
 
 @main.command()

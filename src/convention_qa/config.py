@@ -112,7 +112,28 @@ class Settings(BaseSettings):
     prompts_dir: Path | None = Field(None, description="Prompt templates; default: prompts/.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
-    api_key: str | None = Field(None, description="When set, API and UI require `Authorization: Bearer KEY`.")
+    api_key: str | None = Field(
+        None,
+        repr=False,
+        description="The admin key: sees every owner's conversations. When set, API and UI require a key "
+        "(this one or a user's, `convention-qa keys create NAME`) or the trusted proxy's user header.",
+    )
+    trust_proxy: bool = Field(
+        False,
+        description="An authenticating reverse proxy sits in front: its user header (USER_HEADER) names the owner.",
+    )
+    user_header: str = Field(
+        "X-Forwarded-User",
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="The header that names the user, honoured only with TRUST_PROXY=true.",
+    )
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="Signs the anonymous owner's browser cookie; default: a random key kept in DATA_DIR/owner-secret "
+        "(set it when replicas do not share a data directory).",
+    )
     max_sessions: int = Field(1000, ge=1, le=1_000_000, description="Chat sessions the API keeps.")
     session_idle_minutes: float = Field(60, gt=0, description="Idle chat sessions expire after this.")
     models_dir: Path | None = Field(None, description="Assembled model files; default DATA_DIR/models.")

@@ -4,6 +4,11 @@ SQLite under the data directory by default (WAL mode); a PostgreSQL server when
 ``CONVENTION_QA_DATABASE_URL`` says so, so that several app replicas share one store. SQLAlchemy
 2 maps the tables; Alembic migrations (``migrations/``) create and upgrade them at startup.
 
+Every conversation has an owner (``owners.py``); its answers and their ratings are the
+owner's through it. Every call names the owner it acts for, and another owner's conversation or
+answer is "not found", exactly like one that does not exist, so ids cannot be probed. The admin
+acts on every owner's.
+
 Every write is one short transaction: a process killed mid-burst loses at most the requests in
 flight, and the database opens cleanly afterwards.
 """
@@ -11,8 +16,10 @@ flight, and the database opens cleanly afterwards.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import random
+import re
 import secrets
 import threading
 import time
@@ -44,9 +51,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from convention_qa.contract import Answer, Message
-from convention_qa.errors import NotFoundError, StoreError
+from convention_qa.errors import ConfigError, NotFoundError, StoreError
+from convention_qa.owners import LEGACY, USER_KEY_PREFIX, Owner
 
 __all__ = [
+    "ApiKeyRecord",
     "ConversationStore",
     "ConversationSummary",
     "FeedbackRecord",
@@ -63,6 +72,7 @@ Rating = Literal["up", "down"]
 MAX_TITLE_CHARS = 120
 MIGRATIONS = Path(__file__).with_name("migrations")
 _RECORD_ATTEMPTS = 20
+_KEY_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 class Base(DeclarativeBase):
@@ -75,8 +85,10 @@ def _now() -> datetime:
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_owner_updated_at", "owner", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), default=LEGACY, server_default=LEGACY)
     title: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
@@ -113,6 +125,24 @@ class FeedbackRow(Base):
     correction: Mapped[str | None] = mapped_column(Text, nullable=True)
     not_in_articles: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+
+class ApiKeyRow(Base):
+    """A user's API key: only its SHA-256 is kept (the key is shown once, when it is created)."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -156,6 +186,11 @@ def database_url(data_dir: Path, configured: str | None) -> str:
     return f"sqlite:///{(data_dir / 'conversations.db').resolve()}"
 
 
+def _hash_key(key: str) -> str:
+    # Keys are 256 random bits: a fast hash is enough (there is no password to guess).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
@@ -186,10 +221,10 @@ class ConversationStore:
 
     # -- the chat's memory (the same two calls as the in-memory SessionStore) -------------
 
-    def history(self, conversation_id: str) -> list[Message]:
+    def history(self, conversation_id: str, owner: Owner) -> list[Message]:
         """The conversation's last messages (HISTORY_TURNS), oldest first."""
         with self._session() as session:
-            if session.get(ConversationRow, conversation_id) is None:
+            if self._conversation(session, conversation_id, owner) is None:
                 raise NotFoundError(
                     f"unknown or expired session_id {conversation_id[:64]!r} (no such conversation): "
                     "omit it to start a new conversation"
@@ -205,15 +240,17 @@ class ConversationStore:
             history += [{"role": "user", "content": row.question}, {"role": "assistant", "content": row.answer}]
         return history
 
-    def record(self, conversation_id: str, question: str, answer: Answer, config: dict[str, Any]) -> str | None:
+    def record(
+        self, conversation_id: str, question: str, answer: Answer, config: dict[str, Any], owner: Owner
+    ) -> str | None:
         """Store a question and its answer; the answer's id (for feedback), or None when the
-        conversation was deleted meanwhile."""
+        conversation was deleted meanwhile (or is not this owner's)."""
         details = answer.model_dump(mode="json", by_alias=True)
         turn_id = secrets.token_urlsafe(12)
         for attempt in range(_RECORD_ATTEMPTS):
             try:
                 with self._session() as session:
-                    conversation = session.get(ConversationRow, conversation_id)
+                    conversation = self._conversation(session, conversation_id, owner)
                     if conversation is None:
                         return None
                     position = session.scalar(
@@ -245,29 +282,31 @@ class ConversationStore:
 
     # -- conversations ----------------------------------------------------------------------
 
-    def start(self, title: str) -> str:
-        """A new, empty conversation; its id."""
+    def start(self, title: str, owner: Owner) -> str:
+        """A new, empty conversation of this owner; its id."""
         conversation_id = secrets.token_urlsafe(16)
         title = " ".join(title.split())[:MAX_TITLE_CHARS] or "Conversation"
         with self._session() as session:
-            session.add(ConversationRow(id=conversation_id, title=title))
+            session.add(ConversationRow(id=conversation_id, owner=owner.id, title=title))
         return conversation_id
 
-    def summaries(self, limit: int = 100, offset: int = 0) -> list[ConversationSummary]:
+    def summaries(self, owner: Owner, limit: int = 100, offset: int = 0) -> list[ConversationSummary]:
+        """The owner's conversations (the admin: everyone's), most recently used first."""
         counts = select(TurnRow.conversation_id, func.count().label("n")).group_by(TurnRow.conversation_id).subquery()
+        query = select(ConversationRow, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.conversation_id == ConversationRow.id
+        )
+        if not owner.admin:
+            query = query.where(ConversationRow.owner == owner.id)
         with self._session() as session:
             rows = session.execute(
-                select(ConversationRow, func.coalesce(counts.c.n, 0))
-                .outerjoin(counts, counts.c.conversation_id == ConversationRow.id)
-                .order_by(ConversationRow.updated_at.desc(), ConversationRow.id)
-                .limit(limit)
-                .offset(offset)
+                query.order_by(ConversationRow.updated_at.desc(), ConversationRow.id).limit(limit).offset(offset)
             ).all()
         return [ConversationSummary(c.id, c.title, _utc(c.created_at), _utc(c.updated_at), int(n)) for c, n in rows]
 
-    def get(self, conversation_id: str) -> tuple[ConversationSummary, list[TurnRecord]]:
+    def get(self, conversation_id: str, owner: Owner) -> tuple[ConversationSummary, list[TurnRecord]]:
         with self._session() as session:
-            conversation = session.get(ConversationRow, conversation_id)
+            conversation = self._conversation(session, conversation_id, owner)
             if conversation is None:
                 raise NotFoundError(
                     f"no conversation with id {conversation_id[:64]!r}: GET /api/conversations lists them"
@@ -288,14 +327,13 @@ class ConversationStore:
         )
         return summary, turns
 
-    def delete(self, conversation_id: str) -> bool:
-        """Remove a conversation with its answers and their feedback; False if there was none."""
+    def delete(self, conversation_id: str, owner: Owner) -> bool:
+        """Remove a conversation with its answers and their feedback; False if the owner has none
+        with this id."""
         with self._session() as session:
-            turn_ids = select(TurnRow.id).where(TurnRow.conversation_id == conversation_id)
-            session.execute(delete(FeedbackRow).where(FeedbackRow.turn_id.in_(turn_ids)))
-            session.execute(delete(TurnRow).where(TurnRow.conversation_id == conversation_id))
-            removed = session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-            return bool(getattr(removed, "rowcount", 0))
+            if self._conversation(session, conversation_id, owner) is None:
+                return False
+            return self._remove(session, conversation_id)
 
     def prune(self, older_than_days: float) -> int:
         """Remove the conversations untouched for this many days; how many went."""
@@ -304,7 +342,8 @@ class ConversationStore:
             old = select(ConversationRow.id).where(ConversationRow.updated_at < cutoff)
             ids = list(session.scalars(old).all())
         for conversation_id in ids:
-            self.delete(conversation_id)
+            with self._session() as session:
+                self._remove(session, conversation_id)
         return len(ids)
 
     def prune_if_due(self) -> None:
@@ -325,6 +364,7 @@ class ConversationStore:
         self,
         answer_id: str,
         rating: Rating,
+        owner: Owner,
         *,
         comment: str | None = None,
         correction: str | None = None,
@@ -332,15 +372,22 @@ class ConversationStore:
     ) -> FeedbackRecord:
         """Rate an answer (again: the new rating replaces the old)."""
         try:
-            return self._rate(answer_id, rating, comment, correction, not_in_articles)
+            return self._rate(answer_id, rating, owner, comment, correction, not_in_articles)
         except IntegrityError:  # the answer was deleted (or rated) in the same instant elsewhere
             raise NotFoundError(f"no answer with id {answer_id[:64]!r}: it was just deleted") from None
 
     def _rate(
-        self, answer_id: str, rating: Rating, comment: str | None, correction: str | None, not_in_articles: bool
+        self,
+        answer_id: str,
+        rating: Rating,
+        owner: Owner,
+        comment: str | None,
+        correction: str | None,
+        not_in_articles: bool,
     ) -> FeedbackRecord:
         with self._session() as session:
-            if session.get(TurnRow, answer_id) is None:
+            turn = session.get(TurnRow, answer_id)
+            if turn is None or self._conversation(session, turn.conversation_id, owner) is None:
                 raise NotFoundError(f"no answer with id {answer_id[:64]!r}: answer_id comes from /api/chat")
             row = session.get(FeedbackRow, answer_id)
             if row is None:
@@ -353,9 +400,14 @@ class ConversationStore:
         assert record is not None
         return record
 
-    def rated(self, rating: Rating | None = None) -> list[TurnRecord]:
-        """Every rated answer (of this rating), oldest first, with the questions before it."""
+    def rated(self, owner: Owner, rating: Rating | None = None) -> list[TurnRecord]:
+        """The owner's rated answers (the admin: everyone's; of this rating), oldest first, with
+        the questions before each."""
         query = select(TurnRow, FeedbackRow).join(FeedbackRow, FeedbackRow.turn_id == TurnRow.id)
+        if not owner.admin:
+            query = query.join(ConversationRow, ConversationRow.id == TurnRow.conversation_id).where(
+                ConversationRow.owner == owner.id
+            )
         if rating is not None:
             query = query.where(FeedbackRow.rating == rating)
         with self._session() as session:
@@ -379,7 +431,65 @@ class ConversationStore:
                 "feedback": session.scalar(select(func.count()).select_from(FeedbackRow)) or 0,
             }
 
+    # -- per-user API keys (``convention-qa keys``) ------------------------------------------
+
+    def create_key(self, name: str) -> str:
+        """A new key for ``name`` (shown once; only its hash is kept). Its owner is ``key:NAME``:
+        a key made again for a revoked name reaches that name's conversations."""
+        name = name.strip()
+        if not _KEY_NAME.fullmatch(name):
+            raise ConfigError(f"key name {name[:64]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        key = USER_KEY_PREFIX + secrets.token_urlsafe(32)
+        with self._session() as session:
+            row = session.get(ApiKeyRow, name)
+            if row is not None and row.revoked_at is None:
+                raise ConfigError(f"a key named {name!r} is in use: revoke it first (convention-qa keys revoke {name})")
+            if row is None:
+                session.add(ApiKeyRow(name=name, hash=_hash_key(key)))
+            else:
+                row.hash, row.created_at, row.revoked_at = _hash_key(key), _now(), None
+        return key
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        with self._session() as session:
+            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.name)).all()
+            return [
+                ApiKeyRecord(r.name, _utc(r.created_at), _utc(r.revoked_at) if r.revoked_at else None) for r in rows
+            ]
+
+    def revoke_key(self, name: str) -> bool:
+        """Stop a key working at once; False if no key of that name is in use."""
+        with self._session() as session:
+            row = session.get(ApiKeyRow, name)
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = _now()
+            return True
+
+    def owner_of_key(self, key: str) -> Owner | None:
+        if not key.startswith(USER_KEY_PREFIX) or len(key) > 200:
+            return None
+        with self._session() as session:
+            name = session.scalar(
+                select(ApiKeyRow.name).where(ApiKeyRow.hash == _hash_key(key), ApiKeyRow.revoked_at.is_(None))
+            )
+        return Owner(f"key:{name}") if name else None
+
     # -- plumbing -------------------------------------------------------------------------
+
+    @staticmethod
+    def _conversation(session: Session, conversation_id: str, owner: Owner) -> ConversationRow | None:
+        """The conversation if this owner may see it: another owner's is as absent as a missing one."""
+        row = session.get(ConversationRow, conversation_id)
+        return row if row is not None and (owner.admin or row.owner == owner.id) else None
+
+    @staticmethod
+    def _remove(session: Session, conversation_id: str) -> bool:
+        turn_ids = select(TurnRow.id).where(TurnRow.conversation_id == conversation_id)
+        session.execute(delete(FeedbackRow).where(FeedbackRow.turn_id.in_(turn_ids)))
+        session.execute(delete(TurnRow).where(TurnRow.conversation_id == conversation_id))
+        removed = session.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+        return bool(getattr(removed, "rowcount", 0))
 
     @staticmethod
     def _turn(row: TurnRow, feedback: FeedbackRow | None) -> TurnRecord:

@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from convention_qa.answering import Assistant
 from convention_qa.config import Settings
@@ -17,6 +16,7 @@ from convention_qa.conversations import ConversationStore
 from convention_qa.errors import NotFoundError
 from convention_qa.factory import Factory
 from convention_qa.index import Store
+from convention_qa.owners import Identities, Owner
 from convention_qa.sessions import ChatMemory, SessionStore
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ConversationsDep",
     "FactoryDep",
     "MemoryDep",
+    "OwnerDep",
     "SessionsDep",
     "SettingsDep",
     "StoreDep",
@@ -33,11 +34,11 @@ __all__ = [
     "get_conversations",
     "get_factory",
     "get_memory",
+    "get_owner",
     "get_sessions",
     "get_settings",
     "get_store",
-    "key_matches",
-    "require_key",
+    "require_owner",
 ]
 
 
@@ -97,20 +98,14 @@ ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
 AnswerConfigDep = Annotated[dict[str, object], Depends(get_answer_config)]
 
 
-def key_matches(request: Request, api_key: str | None) -> bool:
-    """Whether the request carries the key (``Authorization: Bearer KEY`` or the UI's cookie)."""
-    if not api_key:
-        return True
-    header = request.headers.get("authorization", "")
-    given = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("convention_qa_key", "")
-    return hmac.compare_digest(given.encode(), api_key.encode())
+def get_owner(request: Request) -> Owner:
+    """Who the request acts for (``owners.py``); AccessError (401) when it names no one it may."""
+    identities: Identities = request.app.state.identities
+    return identities.of(request)
 
 
-def require_key(request: Request, settings: SettingsDep) -> None:
-    """Requires ``Authorization: Bearer KEY`` when CONVENTION_QA_API_KEY is set."""
-    if not key_matches(request, settings.api_key):
-        raise HTTPException(
-            401,
-            "missing or wrong API key: send `Authorization: Bearer KEY`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+OwnerDep = Annotated[Owner, Depends(get_owner)]
+
+
+def require_owner(owner: OwnerDep) -> None:
+    """Every API route needs an owner: a key when CONVENTION_QA_API_KEY is set."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from convention_qa.config import MAX_MESSAGE_CHARS
 from convention_qa.contract import Answer, Citation, Event, Message, follow
-from convention_qa.deps import AssistantDep, require_key
+from convention_qa.deps import AssistantDep, require_owner
 from convention_qa.errors import ConventionQAError
 from convention_qa.transport import error_status, sse
 
@@ -69,7 +69,7 @@ def _split(messages: list[OpenAIMessage]) -> tuple[str, list[Message]]:
     return turns[-1][1], history
 
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["openai-compatible"])
 
 
 @router.get("/models")

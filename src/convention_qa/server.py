@@ -17,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa import api, openai_compat
 from convention_qa.config import Settings
-from convention_qa.deps import key_matches
 from convention_qa.factory import Factory, answer_config
 from convention_qa.ingest import ingest, ingest_lock
 from convention_qa.library import UploadResult, add_files
+from convention_qa.owners import AccessError, Identities, OwnerCookie, Signer
 from convention_qa.sessions import SessionStore
 from convention_qa.transport import install_error_handlers
 
@@ -130,6 +130,13 @@ def create_app(factory: Factory) -> FastAPI:
         settings.max_sessions, max(2, settings.history_turns), settings.session_idle_minutes * 60
     )
     app.state.conversations = factory.conversations()
+    signer = Signer(settings.secret_key or _kept_secret(settings.data_dir, "owner-secret"))
+    app.state.identities = Identities(
+        admin_key=settings.api_key,
+        keys=app.state.conversations,
+        signer=signer,
+        user_header=settings.user_header if settings.trust_proxy else None,
+    )
     app.state.answer_config = answer_config(settings, assistant)  # stored with every answer
     install_error_handlers(app)
     app.include_router(api.service_router)
@@ -140,13 +147,19 @@ def create_app(factory: Factory) -> FastAPI:
         return add_files(files, settings, store, factory.embedder())
 
     def ui_user(request: Request) -> str | None:
-        return "user" if key_matches(request, settings.api_key) else None
+        try:
+            return app.state.identities.of(request).id  # type: ignore[no-any-return]
+        except AccessError:
+            return None
 
     services = Services(
         conversations=app.state.conversations,
         answer_config=app.state.answer_config,
         reports_dir=settings.reports_dir,
-        secret=_browser_secret(settings.data_dir),
+        # Not a secret (Gradio serves it to every page): it only keeps the browser's conversation
+        # id readable after a restart. Who may open that conversation is the owner check's job.
+        secret=_kept_secret(settings.data_dir, "ui-secret"),
+        identities=app.state.identities,
     )
     demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb, services=services)
     mounted: FastAPI = gr.mount_gradio_app(
@@ -161,14 +174,15 @@ def create_app(factory: Factory) -> FastAPI:
     for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
         if isinstance(route, Mount) and isinstance(route.app, Starlette):
             route.app.add_middleware(UICallErrors)
+    mounted.add_middleware(OwnerCookie, signer=signer)
     mounted.add_middleware(BodyLimit, limit=settings.max_file_bytes * 5 + 1_000_000)
     return mounted
 
 
-def _browser_secret(data_dir: Path) -> str:
-    """The key that encrypts what the UI keeps in the browser, kept under the data directory so
-    that a restarted server can still read it (a page reload after a restart keeps its chat)."""
-    path = data_dir / "ui-secret"
+def _kept_secret(data_dir: Path, name: str) -> str:
+    """A random key made once and kept under the data directory (mode 0600), so that a restarted
+    server (or a replica on the same directory) reads what the last one signed."""
+    path = data_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

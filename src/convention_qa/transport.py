@@ -26,12 +26,14 @@ from convention_qa.errors import (
     QuestionError,
     StoreError,
 )
+from convention_qa.owners import AccessError
 
 __all__ = ["STATUS", "answer_json", "answer_sse", "error_status", "install_error_handlers", "sse"]
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[ConventionQAError], int] = {
+    AccessError: 401,  # a wrong or missing key: the request names no owner it may act for
     QuestionError: 400,  # the question as asked cannot be answered: empty, too long, k out of range
     DocumentError: 400,  # an uploaded file cannot be read
     NotFoundError: 404,  # an unknown session, conversation or document
@@ -94,7 +96,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def known(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ConventionQAError)
-        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+        status = error_status(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's own handler echoes each bad value back, and fails (a 500) on the values that

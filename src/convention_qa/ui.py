@@ -23,6 +23,7 @@ from convention_qa.conversations import ConversationStore
 from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.errors import ConventionQAError
 from convention_qa.library import UploadResult
+from convention_qa.owners import AccessError, Identities, Owner
 
 __all__ = ["EXAMPLES", "Services", "build_ui"]
 
@@ -130,7 +131,11 @@ class Services:
     conversations: ConversationStore | None = None  # stored conversations, the sidebar and ratings
     answer_config: dict[str, Any] = field(default_factory=dict)  # stored with each answer
     reports_dir: Path | None = None  # the Evaluation tab's folder of `eval --out` reports
-    secret: str | None = None  # encrypts the conversation id kept in the browser (stable across restarts)
+    secret: str | None = None  # Gradio's BrowserState key: keeps the conversation id readable after a restart
+    identities: Identities | None = None  # who the browser is; None: one local owner (a UI without a server)
+
+
+LOCAL = Owner("local")
 
 
 def _restore_answer(details: dict[str, Any]) -> Answer | None:
@@ -147,15 +152,26 @@ def build_ui(
     services = services or Services()
     store = services.conversations
 
-    def conversation_choices(current: str | None = None) -> Any:
+    def owner_of(request: gr.Request | None) -> Owner:
+        """The browser's owner: its signed cookie (or key, or the trusted proxy's user header).
+        A browser that keeps no cookies is an owner for as long as its tab is open."""
+        raw = getattr(request, "request", None) if request is not None else None
+        if services.identities is None or raw is None:
+            return LOCAL
+        try:
+            return services.identities.of(raw)
+        except AccessError:
+            return Owner(f"tab:{getattr(request, 'session_hash', None) or 'unknown'}")
+
+    def conversation_choices(owner: Owner, current: str | None = None) -> Any:
         if store is None:
             return gr.update()
-        choices = [(f"{c.title} ({c.turns})", c.id) for c in store.summaries(200)]
+        choices = [(f"{c.title} ({c.turns})", c.id) for c in store.summaries(owner, 200)]
         return gr.update(choices=choices, value=current if current in {c for _, c in choices} else None)
 
     def ask(message: str, history: list[dict[str, Any]], k: int, language: str) -> tuple[list[Any], str, str]:
         """The UI's public API (gradio_client, ``/ask``): the chat's final state, nothing stored."""
-        states = list(respond(message, history, k, language, None, [], persist=False))
+        states = list(respond(message, history, k, language, None, [], None, persist=False))
         return states[-1][0], states[-1][1], states[-1][2]
 
     def respond(
@@ -165,9 +181,11 @@ def build_ui(
         language: str,
         conversation: str | None,
         ids: list[Any],
+        request: gr.Request | None,
         *,
         persist: bool = True,
     ) -> Iterator[tuple[Any, ...]]:
+        owner = owner_of(request)
         message = (message or "").strip()
         ids = list(ids or [])
         if not message:
@@ -178,8 +196,8 @@ def build_ui(
         ids = [*ids[: len(history) - 2], None, None]
         yield history, "<p><em>Searching the articles…</em></p>", "", conversation, ids, gr.update()
         try:
-            request = assistant.request(message, past, k=int(k), language=None if language == "auto" else language)
-            for update in follow(assistant.stream(request)):
+            asking = assistant.request(message, past, k=int(k), language=None if language == "auto" else language)
+            for update in follow(assistant.stream(asking)):
                 history[-1]["content"] = update.text
                 if update.answer is None:
                     yield history, "<p><em>Writing the answer…</em></p>", "", conversation, ids, gr.update()
@@ -187,13 +205,15 @@ def build_ui(
                 choices, panel = gr.update(), render_sources(update.answer)
                 if store is not None and persist:
                     try:
-                        asked, config = request.question, services.answer_config
-                        answer_id = store.record(conversation, asked, update.answer, config) if conversation else None
+                        asked, config = asking.question, services.answer_config
+                        answer_id = (
+                            store.record(conversation, asked, update.answer, config, owner) if conversation else None
+                        )
                         if answer_id is None:  # a new chat, or its conversation was deleted meanwhile
-                            conversation = store.start(asked)
-                            answer_id = store.record(conversation, asked, update.answer, config)
+                            conversation = store.start(asked, owner)
+                            answer_id = store.record(conversation, asked, update.answer, config, owner)
                         ids[-1] = answer_id
-                        choices = conversation_choices(conversation)
+                        choices = conversation_choices(owner, conversation)
                     except ConventionQAError as exc:  # the answer stands; only keeping it failed
                         log.warning("could not store the answer: %s", exc)
                         panel = f"<p class='meta'>⚠️ This answer was not saved: {html.escape(str(exc))}</p>" + panel
@@ -202,48 +222,51 @@ def build_ui(
             history[-1]["content"] = f"⚠️ {exc}"
             yield history, render_sources(None), "", conversation, ids, gr.update()
 
-    def restore(conversation: str | None) -> tuple[Any, ...]:
+    def restore(conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
         """The conversation kept in the browser (after a reload), or an empty chat."""
+        owner = owner_of(request)
         if store is None or not conversation:
-            return [], render_sources(None), None, [], conversation_choices()
+            return [], render_sources(None), None, [], conversation_choices(owner)
         try:
-            _, turns = store.get(conversation)
+            _, turns = store.get(conversation, owner)
         except ConventionQAError:
-            return [], render_sources(None), None, [], conversation_choices()
+            return [], render_sources(None), None, [], conversation_choices(owner)
         history: list[dict[str, Any]] = []
         ids: list[Any] = []
         for turn in turns:
             history += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
             ids += [None, turn.id]
         last = _restore_answer(turns[-1].details) if turns else None
-        return history, render_sources(last), conversation, ids, conversation_choices(conversation)
+        return history, render_sources(last), conversation, ids, conversation_choices(owner, conversation)
 
-    def delete(conversation: str | None, chosen: str | None) -> tuple[Any, ...]:
+    def delete(conversation: str | None, chosen: str | None, request: gr.Request) -> tuple[Any, ...]:
+        owner = owner_of(request)
         target = chosen or conversation
-        if store is not None and target:
-            store.delete(target)
+        if store is None or not target or not store.delete(target, owner):
+            return (*[gr.update()] * 4, conversation_choices(owner, conversation), "No such conversation.")
         if target == conversation:
-            return [], render_sources(None), None, [], conversation_choices(), "Conversation deleted."
+            return [], render_sources(None), None, [], conversation_choices(owner), "Conversation deleted."
         return (
             gr.update(),
             gr.update(),
             conversation,
             gr.update(),
-            conversation_choices(conversation),
+            conversation_choices(owner, conversation),
             "Conversation deleted.",
         )
 
-    def rate(ids: list[Any], data: gr.LikeData) -> tuple[Any, ...]:
+    def rate(ids: list[Any], data: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
+        owner = owner_of(request)
         index = data.index[0] if isinstance(data.index, list | tuple) else data.index
         answer_id = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
         if store is None or not answer_id:
             return gr.update(visible=False), None, "This answer cannot be rated."
         try:
             if data.liked is True or data.liked == "Like":
-                store.rate(answer_id, "up")
+                store.rate(answer_id, "up", owner)
                 return gr.update(visible=False), None, "Thanks: marked as a good answer."
             if data.liked is False or data.liked == "Dislike":
-                store.rate(answer_id, "down")
+                store.rate(answer_id, "down", owner)
         except ConventionQAError as exc:  # e.g. the conversation was deleted in another tab
             return gr.update(visible=False), None, f"⚠️ {exc}"
         if data.liked is False or data.liked == "Dislike":
@@ -254,7 +277,9 @@ def build_ui(
             )
         return gr.update(visible=False), None, ""
 
-    def send_feedback(answer_id: str | None, correction: str, not_said: bool, comment: str) -> tuple[Any, ...]:
+    def send_feedback(
+        answer_id: str | None, correction: str, not_said: bool, comment: str, request: gr.Request
+    ) -> tuple[Any, ...]:
         if store is None or not answer_id:
             return gr.update(visible=False), None, "Rate an answer first.", "", False, ""
         correction, comment = (correction or "").strip(), (comment or "").strip()
@@ -267,11 +292,22 @@ def build_ui(
             return gr.update(), answer_id, problem, correction, not_said, comment
         try:
             store.rate(
-                answer_id, "down", comment=comment or None, correction=correction or None, not_in_articles=not_said
+                answer_id,
+                "down",
+                owner_of(request),
+                comment=comment or None,
+                correction=correction or None,
+                not_in_articles=not_said,
             )
         except ConventionQAError as exc:
             return gr.update(visible=False), None, f"⚠️ {exc}", correction, not_said, comment
         return gr.update(visible=False), None, "Thanks: your correction is saved.", "", False, ""
+
+    def start_over(request: gr.Request) -> tuple[Any, ...]:
+        return [], render_sources(None), "", None, [], conversation_choices(owner_of(request))
+
+    def cleared(request: gr.Request) -> tuple[Any, ...]:
+        return None, [], conversation_choices(owner_of(request))
 
     def add(files: list[Any] | None) -> str:
         if not files:
@@ -348,13 +384,16 @@ def build_ui(
         question.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
         new.click(
-            lambda: ([], render_sources(None), "", None, [], conversation_choices()),
+            start_over,
             None,
             [chatbot, sources, question, conversation, answer_ids, past],
             api_visibility="private",
         )
         chatbot.clear(
-            lambda: (None, [], conversation_choices()), None, [conversation, answer_ids, past], api_visibility="private"
+            cleared,
+            None,
+            [conversation, answer_ids, past],
+            api_visibility="private",
         )
         add_button.click(add, files, upload_status, api_name="add_files")
         api(ask, api_name="ask")

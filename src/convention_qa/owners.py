@@ -1,0 +1,181 @@
+"""Who is asking. Every conversation, answer and rating belongs to an owner, and each request
+sees only its own (the admin key sees all).
+
+An owner is named by, in this order:
+
+- ``Authorization: Bearer KEY`` (or the UI's ``convention_qa_key`` cookie): the admin key
+  (``CONVENTION_QA_API_KEY``) is the admin; a user key (``convention-qa keys create NAME``) is
+  ``key:NAME``; any other key is refused (401);
+- the user header of an authenticating reverse proxy (``X-Forwarded-User`` by default), only
+  when ``CONVENTION_QA_TRUST_PROXY`` says a proxy sets it: ``user:NAME``;
+- otherwise, when the server needs no key, an anonymous identity per browser, kept in a signed,
+  HttpOnly cookie (``OwnerCookie``): ``anon:ID``. A client that keeps no cookies is a new
+  anonymous owner on every request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.requests import Request, cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from convention_qa.errors import ConventionQAError
+
+__all__ = [
+    "ADMIN",
+    "COOKIE",
+    "KEY_COOKIE",
+    "LEGACY",
+    "USER_KEY_PREFIX",
+    "AccessError",
+    "Identities",
+    "KeyLookup",
+    "Owner",
+    "OwnerCookie",
+    "Signer",
+    "resolve_owner",
+]
+
+COOKIE = "convention_qa_owner"
+KEY_COOKIE = "convention_qa_key"
+USER_KEY_PREFIX = "cqa_"  # every user key starts so: a wrong one is refused, not taken for "no key"
+LEGACY = "legacy"  # conversations kept before owners existed: only the admin sees them
+_MAX_USER = 128
+_COOKIE_SECONDS = 400 * 24 * 3600  # browsers cap cookies at 400 days
+
+
+class AccessError(ConventionQAError):
+    """The request names no owner it may act for: a wrong key, or no key where one is needed."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """``id`` is stored with what the owner creates; the admin reads every owner's."""
+
+    id: str
+    admin: bool = False
+
+
+ADMIN = Owner("admin", admin=True)
+
+
+class KeyLookup(Protocol):
+    def owner_of_key(self, key: str) -> Owner | None:
+        """The owner of a user key, or None for an unknown or revoked one."""
+        ...
+
+
+class Signer:
+    """Signs and reads the anonymous owner's cookie (itsdangerous, keyed by the server's secret)."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeSerializer(secret, salt="convention-qa-owner")
+
+    def sign(self, anonymous_id: str) -> str:
+        return str(self._serializer.dumps(anonymous_id))
+
+    def read(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            loaded = self._serializer.loads(value)
+        except BadSignature:
+            return None
+        return loaded if isinstance(loaded, str) and 8 <= len(loaded) <= 64 else None
+
+
+class OwnerCookie:
+    """Gives every browser an anonymous identity: a request without a valid signed cookie gets a
+    new id (in ``scope["state"]["anonymous_owner"]``) and the response sets the cookie."""
+
+    def __init__(self, app: ASGIApp, signer: Signer) -> None:
+        self.app, self.signer = app, signer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = cookie_parser(dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1"))
+        known = self.signer.read(cookies.get(COOKIE))
+        anonymous = known or secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["anonymous_owner"] = anonymous
+        if known:
+            await self.app(scope, receive, send)
+            return
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        header = (
+            f"{COOKIE}={self.signer.sign(anonymous)}; Path=/; Max-Age={_COOKIE_SECONDS}; HttpOnly; SameSite=Lax{secure}"
+        )
+
+        async def with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", header.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, with_cookie)
+
+
+def resolve_owner(
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+    *,
+    admin_key: str | None,
+    keys: KeyLookup | None,
+    signer: Signer | None,
+    anonymous: str | None = None,
+    user_header: str | None = None,
+) -> Owner:
+    """The owner a request acts for (see the module's docstring); AccessError when there is none.
+
+    ``anonymous``: the id ``OwnerCookie`` gave this request; ``user_header``: the trusted
+    proxy's header name, None when no proxy is trusted.
+    """
+    authorization = headers.get("authorization", "")
+    key = authorization[7:].strip() if authorization.lower().startswith("bearer ") else cookies.get(KEY_COOKIE, "")
+    if key:
+        if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
+            return ADMIN
+        owner = keys.owner_of_key(key) if keys is not None else None
+        if owner is not None:
+            return owner
+        if admin_key or key.startswith(USER_KEY_PREFIX):
+            raise AccessError("wrong or revoked API key: send `Authorization: Bearer KEY` with a key that is in use")
+        # A server that needs no key: OpenAI clients send one anyway ("unused"); it names no one.
+    if user_header:
+        user = " ".join(headers.get(user_header.lower(), "").split())
+        if user and len(user) <= _MAX_USER and user.isprintable():
+            return Owner(f"user:{user}")
+    if admin_key:
+        raise AccessError("missing API key: send `Authorization: Bearer KEY`")
+    anonymous = anonymous or (signer.read(cookies.get(COOKIE)) if signer else None)
+    if anonymous is None:
+        raise AccessError("no owner: this client keeps no cookies; send `Authorization: Bearer KEY` instead")
+    return Owner(f"anon:{anonymous}")
+
+
+@dataclass(frozen=True)
+class Identities:
+    """How this server tells owners apart (from its settings); ``of`` names a request's owner."""
+
+    admin_key: str | None = None
+    keys: KeyLookup | None = None
+    signer: Signer | None = None
+    user_header: str | None = None  # the trusted proxy's header; None: no proxy is trusted
+
+    def of(self, request: Request) -> Owner:
+        state = request.scope.get("state") or {}
+        return resolve_owner(
+            request.headers,
+            request.cookies,
+            admin_key=self.admin_key,
+            keys=self.keys,
+            signer=self.signer,
+            anonymous=state.get("anonymous_owner") if isinstance(state, dict) else None,
+            user_header=self.user_header,
+        )
