@@ -143,3 +143,34 @@ def test_uploaded_article_can_be_asked_about(page: object, tmp_path: Path) -> No
     answer = ask(page, "Di mana letak Candi Borobudur?")
     assert "Magelang" in answer
     page.screenshot(path=str(ARTIFACTS / "ui-upload.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_two_browsers_see_only_their_own_conversations_and_export_them(page: Any, app_url: str) -> None:
+    mine = "Berapa pasal yang dimiliki Konvensi Hanoi?"
+    new_conversation(page)
+    ask(page, mine)
+    page.wait_for_function(f"() => document.querySelector('#past').innerText.includes({mine!r})", timeout=30_000)
+    stranger = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})  # its own cookie jar
+    try:
+        other = stranger.new_page()
+        other.goto(app_url)
+        other.wait_for_selector("#question textarea", timeout=60_000)
+        assert mine not in other.locator("#past").inner_text(), "a stranger's sidebar lists none of mine"
+        theirs = "Siapa yang mengambil foto panorama sesi diskusi?"
+        ask(other, theirs)
+        other.wait_for_function(f"() => document.querySelector('#past').innerText.includes({theirs!r})", timeout=30_000)
+        assert mine not in other.locator("#past").inner_text()
+        other.screenshot(path=str(ARTIFACTS / "ui-other-browser.png"), full_page=True)
+    finally:
+        stranger.close()
+    page.reload()
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    page.wait_for_function(f"() => document.querySelector('#past').innerText.includes({mine!r})", timeout=30_000)
+    assert theirs not in page.locator("#past").inner_text()
+
+    page.click("#export-md")
+    page.wait_for_selector("#exported a", timeout=30_000)
+    with page.expect_download() as download:
+        page.locator("#exported a").first.click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert mine in exported and "68 pasal" in exported and "Sources:" in exported

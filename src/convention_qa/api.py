@@ -10,7 +10,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from convention_qa.answering import Answer
@@ -30,6 +30,7 @@ from convention_qa.deps import (
     require_owner,
 )
 from convention_qa.errors import NotFoundError
+from convention_qa.export import ExportFormat, export_conversation, export_filename
 from convention_qa.library import add_files, remove_document
 from convention_qa.transport import answer_sse
 
@@ -169,6 +170,26 @@ def conversations(
 def conversation(conversation_id: Annotated[str, Path(max_length=64)], store: ConversationsDep, owner: OwnerDep) -> Any:
     summary, turns = store.get(conversation_id, owner)
     return ConversationOut(conversation=summary, turns=turns)
+
+
+@router.get(
+    "/api/conversations/{conversation_id}/export",
+    tags=["conversations"],
+    summary="Download a conversation: Markdown (questions, answers, cited passages) or JSON",
+    response_class=Response,
+)
+def export(
+    conversation_id: Annotated[str, Path(max_length=64)],
+    store: ConversationsDep,
+    owner: OwnerDep,
+    format: Annotated[ExportFormat, Query(description="md or json")] = "md",
+) -> Response:
+    summary, turns = store.get(conversation_id, owner)
+    media = "application/json" if format == "json" else "text/markdown; charset=utf-8"
+    disposition = f'attachment; filename="{export_filename(summary, format)}"'
+    return Response(
+        export_conversation(summary, turns, format), media_type=media, headers={"Content-Disposition": disposition}
+    )
 
 
 @router.delete(

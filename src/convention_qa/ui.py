@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from convention_qa.contract import follow
 from convention_qa.conversations import ConversationStore
 from convention_qa.documents import SUPPORTED_SUFFIXES
 from convention_qa.errors import ConventionQAError
+from convention_qa.export import ExportFormat, export_conversation, export_filename
 from convention_qa.library import UploadResult
 from convention_qa.owners import AccessError, Identities, Owner
 
@@ -303,6 +305,26 @@ def build_ui(
             return gr.update(visible=False), None, f"⚠️ {exc}", correction, not_said, comment
         return gr.update(visible=False), None, "Thanks: your correction is saved.", "", False, ""
 
+    def export(conversation: str | None, chosen: str | None, fmt: ExportFormat, request: gr.Request) -> tuple[Any, ...]:
+        """The open (or selected) conversation as a file to download: only the owner's."""
+        target = conversation or chosen
+        if store is None or not target:
+            return gr.update(visible=False), "Ask something first: there is no conversation to export."
+        try:
+            summary, turns = store.get(target, owner_of(request))
+        except ConventionQAError as exc:
+            return gr.update(visible=False), f"⚠️ {exc}"
+        folder = Path(tempfile.mkdtemp(prefix="convention-qa-export-"))
+        path = folder / export_filename(summary, fmt)
+        path.write_text(export_conversation(summary, turns, fmt), encoding="utf-8")
+        return gr.update(value=str(path), visible=True), f"Exported {len(turns)} questions and answers."
+
+    def export_markdown(conversation: str | None, chosen: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return export(conversation, chosen, "md", request)
+
+    def export_as_json(conversation: str | None, chosen: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return export(conversation, chosen, "json", request)
+
     def start_over(request: gr.Request) -> tuple[Any, ...]:
         return [], render_sources(None), "", None, [], conversation_choices(owner_of(request))
 
@@ -331,6 +353,10 @@ def build_ui(
                 delete_button = gr.Button(
                     "Delete the selected conversation", elem_id="delete-conversation", size="sm", variant="secondary"
                 )
+                with gr.Row():
+                    export_md = gr.Button("Export (Markdown)", elem_id="export-md", size="sm", variant="secondary")
+                    export_json = gr.Button("Export (JSON)", elem_id="export-json", size="sm", variant="secondary")
+                exported = gr.File(label="Exported conversation", visible=False, elem_id="exported", interactive=False)
                 sidebar_status = gr.Markdown(elem_id="sidebar-status")
         else:
             past = gr.Radio(visible=False)
@@ -409,4 +435,8 @@ def build_ui(
             )
             past.input(restore, past, restored, api_visibility="private")
             delete_button.click(delete, [conversation, past], [*restored, sidebar_status], api_visibility="private")
+            export_md.click(export_markdown, [conversation, past], [exported, sidebar_status], api_visibility="private")
+            export_json.click(
+                export_as_json, [conversation, past], [exported, sidebar_status], api_visibility="private"
+            )
     return demo
