@@ -84,6 +84,36 @@ def bench_ingest(count: int, embedder_name: str) -> dict[str, float]:
     }
 
 
+def bench_long_line(kilobytes: int, embedder_name: str) -> dict[str, float]:
+    """One article that is a single line of visible text (no paragraph or line breaks): the time
+    to read and split it, and the ingest's chunks/s against bare embedding of the same chunks."""
+    words = load_article(SEED, SEED.parent).text.split()
+    rng = random.Random(kilobytes)
+    line = ""
+    while len(line.encode()) < kilobytes * 1000:
+        line += " ".join(rng.choice(words) for _ in range(200)) + " "
+    embedder = make_embedder(embedder_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        path = corpus / "one-line.txt"
+        path.write_bytes(line.encode()[: kilobytes * 1000].decode(errors="ignore").encode())
+        settings = Settings(data_dir=Path(tmp) / "data", corpus_dir=corpus)
+        started = time.perf_counter()
+        texts = [c.text for c in split(load_article(path, corpus), settings.chunk_size, settings.chunk_overlap)]
+        split_s = time.perf_counter() - started
+        store = open_store(settings, model_id(embedder))
+        started = time.perf_counter()
+        report = ingest(store, embedder, settings)
+        pipeline_s = time.perf_counter() - started
+        assert not report.failed, report.failed
+        started = time.perf_counter()
+        for i in range(0, len(texts), settings.embed_batch_size):
+            embedder.embed_documents(texts[i : i + settings.embed_batch_size])
+        raw_s = time.perf_counter() - started
+    return {"kb": kilobytes, "chunks": len(texts), "split_s": split_s, "ingest_s": pipeline_s, "raw_s": raw_s}
+
+
 REOPEN = textwrap.dedent(
     """
     import sys, time
@@ -130,7 +160,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--embedder", default="multilingual-e5-small")
     parser.add_argument("--reopen-chunks", type=int, default=10_000)
+    parser.add_argument(
+        "--long-line", type=int, nargs="*", default=[], metavar="KB", help="single-line articles of these sizes only"
+    )
     args = parser.parse_args()
+    if args.long_line:
+        print(f"embedder: {args.embedder}")
+        print("| single line | chunks | read + split s | ingest s | bare embedding s | ingest / embedding |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for kb in args.long_line:
+            r = bench_long_line(kb, args.embedder)
+            print(
+                f"| {kb} kB | {r['chunks']:.0f} | {r['split_s']:.2f} | {r['ingest_s']:.1f} | {r['raw_s']:.1f} | "
+                f"{r['ingest_s'] / r['raw_s']:.2f} |",
+                flush=True,
+            )
+        return
 
     print(f"embedder: {args.embedder}")
     print("| articles | chunks | ingest chunks/s | raw embed chunks/s | overhead | peak RSS MB |")

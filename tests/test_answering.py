@@ -259,7 +259,7 @@ def test_document_text_is_data_not_instructions(
     assert "PWNED" in str(human.content).split("Question:")[0], "it is quoted as evidence"
 
 
-@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x00", "\u200b\u2060 \ufeff", "\x00 \u200b\n", "x" * 2001])
 def test_bad_questions_are_refused_with_a_reason(retriever: Retriever, question: str) -> None:
     with pytest.raises(QuestionError, match=r"empty|limit is 2000"):
         make(retriever).ask(question)

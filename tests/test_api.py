@@ -184,6 +184,39 @@ def test_huge_body_is_refused_before_it_is_read(shared: str) -> None:
     assert response.status_code == 413 and "limit" in response.json()["detail"]
 
 
+def test_a_huge_unknown_document_id_is_not_echoed_back(shared: str) -> None:
+    response = httpx.delete(f"{shared}/api/documents/{'x' * 15_000}")
+    assert response.status_code == 404 and len(response.text) < 400
+    assert "15000 characters" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("question", ["\x00\x00", "\u200b\u200b", " \u2060\ufeff\n"])
+def test_a_question_with_no_visible_character_is_refused_like_an_empty_one(shared: str, question: str) -> None:
+    for path, body in (("/api/ask", {"question": question}), ("/api/chat", {"message": question})):
+        response = httpx.post(f"{shared}{path}", json=body)
+        assert response.status_code == 400 and "empty" in response.json()["detail"], response.text
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(settings: Settings) -> None:
+    """No Content-Length to refuse it by: the body is counted as it comes, whatever route reads it."""
+    small = settings.model_copy(update={"max_file_mb": 1, "policy": "off", "strictness": "off"})  # limit: 6 MB
+    url, server, thread = start_server(small)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"--b\r\nContent-Disposition: form-data; name=files; filename=a.md\r\n\r\n"
+        for _ in range(8):
+            yield b"x" * 1_000_000
+
+    try:
+        for path, kind in (("/api/documents", "multipart/form-data; boundary=b"), ("/api/ask", "application/json")):
+            response = httpx.post(f"{url}{path}", content=chunks(), headers={"content-type": kind}, timeout=60)
+            assert response.status_code == 413, f"{path}: {response.status_code} {response.text[:200]}"
+            assert "limit" in response.json()["detail"]
+        assert httpx.get(f"{url}/health").status_code == 200, "the server goes on"
+    finally:
+        stop_server(server, thread)
+
+
 def test_openai_client_chats_with_the_corpus(model_base: str) -> None:
     from openai import OpenAI
 
@@ -316,8 +349,29 @@ def test_long_history_costs_bounded_work(shared: str) -> None:
     assert len(response.json()["query"]) < 2 * 300 + 100, "the follow-up carries a bounded part of the history"
 
 
-def test_malformed_calls_to_the_ui_api_are_400(shared: str) -> None:
-    for body in ({"data": ["Berapa negara?"]}, {"question": 1}, {}):
-        response = httpx.post(f"{shared}/gradio_api/call/v2/ask", json=body)
-        assert response.status_code == 400, response.text
-        assert "malformed call" in response.json()["detail"]
+MALFORMED_UI_CALLS = [
+    '{"data": ["Berapa negara?"]}',  # too few values
+    '{"data": ["Berapa negara?", [], 5, "auto", "extra"]}',
+    '{"data": ["Berapa negara?", [], NaN, "auto"]}',
+    '{"data": ["Berapa negara?", [], "five", "auto"]}',
+    '{"data": ["Berapa negara?", [], 500, "auto"]}',
+    '{"data": ["Berapa negara?", [1, 2], 5, "auto"]}',  # history items that are not messages
+    '{"data": ["Berapa negara?", [{"role": "system", "content": "x"}], 5, "auto"]}',
+    '{"data": [5, [], 5, "auto"]}',  # a number as the message
+    '{"data": ["Berapa negara?", [], 5, "klingon"]}',
+    '{"question": 1}',
+    "{}",
+    "not json",
+]
+
+
+@pytest.mark.parametrize("path", ["/gradio_api/run/ask", "/gradio_api/call/ask", "/gradio_api/call/v2/ask"])
+def test_malformed_calls_to_the_ui_api_are_4xx_that_say_which_argument(shared: str, path: str) -> None:
+    for body in MALFORMED_UI_CALLS:
+        response = httpx.post(f"{shared}{path}", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, f"{body} -> {response.status_code} {response.text[:200]}"
+        assert "malformed call to the UI's API" in response.json()["detail"]
+    bad_k = httpx.post(f"{shared}{path}", content=MALFORMED_UI_CALLS[3], headers={"content-type": "application/json"})
+    assert "/ask: k" in bad_k.json()["detail"]
+    good = httpx.post(f"{shared}/gradio_api/run/ask", json={"data": ["Berapa negara?", [], 5, "auto"]}, timeout=60)
+    assert good.status_code == 200, good.text

@@ -98,19 +98,22 @@ def test_a_chat_session_survives_a_server_restart(settings: Settings) -> None:
         ({"answer_id": "ANSWER", "rating": "down", "extra": 1}, 422),
         ({"answer_id": 7, "rating": "down"}, 422),
         ({"answer_id": "ANSWER", "rating": "down", "comment": "\ud800"}, 422),
+        ({"answer_id": "ANSWER", "rating": "down", "correction": "   "}, 422),  # a blank expected answer
+        ({"answer_id": "ANSWER", "rating": "down", "correction": "\u200b\n\x00"}, 422),
         ("not json", 422),
     ],
 )
 def test_bad_feedback_is_a_clear_4xx_and_stores_nothing(shared: tuple[str, Settings], body: Any, status: int) -> None:
     server, settings = shared
-    answer_id = httpx.post(f"{server}/api/chat", json={"message": QUESTION}).json()["answer_id"]
+    http = httpx.Client(timeout=60)  # the answer's owner: only the body can be wrong
+    answer_id = http.post(f"{server}/api/chat", json={"message": QUESTION}).json()["answer_id"]
     before = counts(settings)["feedback"]
     if isinstance(body, dict):
         body = {k: (answer_id if v == "ANSWER" else v) for k, v in body.items()}
         content = json.dumps(body).encode()
     else:
         content = body.encode()
-    response = httpx.post(f"{server}/api/feedback", content=content, headers={"content-type": "application/json"})
+    response = http.post(f"{server}/api/feedback", content=content, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert response.json()["detail"]
     assert counts(settings)["feedback"] == before

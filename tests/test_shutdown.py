@@ -1,4 +1,5 @@
-"""SIGTERM stops the server within seconds, even while a long upload is being embedded."""
+"""SIGTERM stops the server within seconds, even while a long upload is being embedded; the
+request it cuts gets a 503 with Retry-After, not a 500."""
 
 from __future__ import annotations
 
@@ -48,9 +49,12 @@ def test_sigterm_during_a_long_upload_stops_the_server_and_leaves_the_index_whol
         ]
         big = ("\n\n".join(paragraphs)).encode()  # hundreds of chunks: a minute or more of embedding
 
+        cut: list[httpx.Response] = []
+
         def upload() -> None:
             with contextlib.suppress(httpx.HTTPError):  # the server goes away mid-request: the point
-                httpx.post(f"http://127.0.0.1:{port}/api/documents", files={"files": ("big.md", big)}, timeout=300)
+                files = {"files": ("big.md", big)}
+                cut.append(httpx.post(f"http://127.0.0.1:{port}/api/documents", files=files, timeout=300))
 
         thread = threading.Thread(target=upload, daemon=True)
         thread.start()
@@ -60,6 +64,10 @@ def test_sigterm_during_a_long_upload_stops_the_server_and_leaves_the_index_whol
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
         assert time.monotonic() - started < 15, "SIGTERM ends the server within seconds"
+        thread.join(timeout=10)
+        assert cut, "the cut request got a reply"
+        assert cut[0].status_code == 503 and cut[0].headers["retry-after"] == "5", cut[0].text
+        assert "restarting" in cut[0].json()["detail"]
     finally:
         if proc.poll() is None:
             proc.kill()

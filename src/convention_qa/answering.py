@@ -46,7 +46,7 @@ from convention_qa.llm import refusal_probability
 from convention_qa.policy import Policy, measure
 from convention_qa.prompts import Prompts
 from convention_qa.retrieval import Retriever
-from convention_qa.text import LANGUAGES, guess_language, strip_markers, tokenize, valid_text
+from convention_qa.text import LANGUAGES, guess_language, strip_markers, tokenize, valid_text, visible
 from convention_qa.verdict import AnswerCheck, Verdict, check_answer
 
 __all__ = ["ABSTAIN_REASONS", "LANGUAGES", "NOT_FOUND", "Answer", "AnswerRequest", "Assistant", "Message"]
@@ -96,7 +96,8 @@ class Assistant:
         """
         question = (question or "").strip()
         limit = self.config.max_question_chars
-        if not question:
+        if not visible(question):
+            # Blank, or only control and invisible characters (NUL, zero-width spaces): nothing to ask.
             raise QuestionError("the question is empty: type a question about the articles")
         if valid_text(question) != question:
             raise QuestionError("the question is not valid Unicode text (it holds an unpaired surrogate)")

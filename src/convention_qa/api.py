@@ -32,6 +32,7 @@ from convention_qa.deps import (
 from convention_qa.errors import NotFoundError
 from convention_qa.export import ExportFormat, export_conversation, export_filename
 from convention_qa.library import add_files, remove_document
+from convention_qa.text import visible
 from convention_qa.transport import answer_sse
 
 __all__ = ["ChatAnswer", "router", "service_router"]
@@ -83,6 +84,10 @@ class FeedbackRequest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackRequest:
+        if self.correction is not None and not visible(self.correction):
+            raise ValueError("the correction is blank: give the right answer, or leave correction out")
+        if self.comment is not None and not visible(self.comment):
+            self.comment = None
         if self.rating == "up" and (self.correction or self.not_in_articles):
             raise ValueError("a correction or not_in_articles goes with rating 'down'")
         if self.correction and self.not_in_articles:
@@ -264,7 +269,8 @@ def upload(
 @router.delete("/api/documents/{doc_id:path}", status_code=204, tags=["documents"], summary="Remove an article")
 def delete(doc_id: str, settings: SettingsDep, store: StoreDep) -> None:
     if not remove_document(doc_id, settings, store):
-        raise HTTPException(404, f"no document with id {doc_id!r}: GET /api/documents lists them")
+        shown = doc_id if len(doc_id) <= 80 else f"{doc_id[:80]}… ({len(doc_id)} characters)"
+        raise HTTPException(404, f"no document with id {shown!r}: GET /api/documents lists them")
 
 
 @service_router.get("/health", summary="Index and backends")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
+from types import FrameType
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -22,13 +25,45 @@ from convention_qa.ingest import ingest, ingest_lock
 from convention_qa.library import UploadResult, add_files
 from convention_qa.owners import AccessError, Identities, OwnerCookie, Signer
 from convention_qa.sessions import SessionStore
-from convention_qa.transport import install_error_handlers
+from convention_qa.transport import install_error_handlers, json_reply
+from convention_qa.ui_calls import UICallArguments, UICallErrors
 
 __all__ = ["create_app", "ensure_index", "run"]
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SECONDS = 3
+
+
+RESTARTING = "the server is restarting: try again in a few seconds"
+STOPPING = threading.Event()  # set on SIGTERM / SIGINT
+
+
+class Draining:
+    """When the server stops (SIGTERM), requests still running at the end of the grace period are
+    cancelled: each gets a 503 with Retry-After, which a client can act on, not a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if not started:
+                with contextlib.suppress(Exception):  # the connection may be gone already
+                    await json_reply(send, 503, RESTARTING, ((b"retry-after", b"5"),))
+            raise
 
 
 class BodyLimit:
@@ -45,68 +80,35 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
-        seen = 0
+        seen, started, refused = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Over the limit, the app is told the client left, and the 413 is sent from here: an
+            # exception raised into the app would come out as whatever status its body parser
+            # gives a broken body (a 400 from the multipart parser).
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                refused = True
+                if not started:
+                    await self._refuse(send)
+                return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail":"request body over the {self.limit // 1_000_000} MB limit"}}'.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class UICallErrors:
-    """A call to Gradio's own API (/gradio_api/...) with the wrong arguments is a 400, not a 500.
-
-    Gradio checks a call's arguments by raising TypeError, ValueError or KeyError from inside
-    its routes; before any response is sent, such an error is the caller's mistake.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/gradio_api/"):
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
+        async def guarded(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the app's own reply to a body it never got whole
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, receive, tracked)
-        except (TypeError, ValueError, KeyError) as exc:
-            if started:
-                raise
-            detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            body = json.dumps({"detail": f"malformed call to the UI's API: {detail}"}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": 400, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+        await self.app(scope, counted, guarded)
+
+    async def _refuse(self, send: Send) -> None:
+        await json_reply(send, 413, f"request body over the {self.limit // 1_000_000} MB limit")
 
 
 def create_app(factory: Factory) -> FastAPI:
@@ -160,6 +162,7 @@ def create_app(factory: Factory) -> FastAPI:
         # id readable after a restart. Who may open that conversation is the owner check's job.
         secret=_kept_secret(settings.data_dir, "ui-secret"),
         identities=app.state.identities,
+        stopping=STOPPING.is_set,
     )
     demo = build_ui(assistant, upload, max_upload_mb=settings.max_file_mb, services=services)
     mounted: FastAPI = gr.mount_gradio_app(
@@ -174,8 +177,10 @@ def create_app(factory: Factory) -> FastAPI:
     for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
         if isinstance(route, Mount) and isinstance(route.app, Starlette):
             route.app.add_middleware(UICallErrors)
+            route.app.add_middleware(UICallArguments)
     mounted.add_middleware(OwnerCookie, signer=signer)
     mounted.add_middleware(BodyLimit, limit=settings.max_file_bytes * 5 + 1_000_000)
+    mounted.add_middleware(Draining)
     return mounted
 
 
@@ -216,6 +221,13 @@ def run(target: Settings | Factory) -> None:
     # On SIGTERM, requests in flight get a few seconds to finish; then the server stops anyway.
     # Ingest is crash-safe (an article counts only when all its chunks are written), so an
     # upload cut short leaves no half-written index: the next ingest completes it.
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_SECONDS
     )
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            STOPPING.set()  # the chat tells whoever asks now that the server is restarting
+            super().handle_exit(sig, frame)
+
+    Server(config).run()

@@ -21,6 +21,7 @@ __all__ = [
     "strip_markers",
     "tokenize",
     "valid_text",
+    "visible",
     "words_of",
 ]
 
@@ -158,3 +159,9 @@ def answer_language(text: str) -> str:
     if len(rest) < 2:
         return "und"
     return guess_language(" ".join(rest))
+
+
+def visible(text: str) -> bool:
+    """Whether the text has a character a reader can see (not only spaces, controls such as NUL,
+    or invisible format characters such as zero-width spaces)."""
+    return any(c.isprintable() and not c.isspace() for c in text)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Send
 
 from convention_qa.contract import Answer, Event, follow
 from convention_qa.errors import (
@@ -28,7 +29,7 @@ from convention_qa.errors import (
 )
 from convention_qa.owners import AccessError
 
-__all__ = ["STATUS", "answer_json", "answer_sse", "error_status", "install_error_handlers", "sse"]
+__all__ = ["STATUS", "answer_json", "answer_sse", "error_status", "install_error_handlers", "json_reply", "sse"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,19 @@ def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any
             yield {"type": "error", "status": error_status(exc), "message": str(exc)}
 
     return sse(payloads())
+
+
+async def json_reply(send: Send, status: int, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A ``{"detail": ...}`` response sent straight from ASGI middleware (outside any route)."""
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def install_error_handlers(app: FastAPI) -> None:

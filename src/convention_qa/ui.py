@@ -135,6 +135,7 @@ class Services:
     reports_dir: Path | None = None  # the Evaluation tab's folder of `eval --out` reports
     secret: str | None = None  # Gradio's BrowserState key: keeps the conversation id readable after a restart
     identities: Identities | None = None  # who the browser is; None: one local owner (a UI without a server)
+    stopping: Callable[[], bool] = lambda: False  # the server is shutting down (SIGTERM)
 
 
 LOCAL = Owner("local")
@@ -192,6 +193,11 @@ def build_ui(
         ids = list(ids or [])
         if not message:
             yield history, render_sources(None), "", conversation, ids, gr.update()
+            return
+        if services.stopping():
+            notice = "⚠️ The server is restarting: ask again in a few seconds."
+            history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": notice}]
+            yield history, render_sources(None), message, conversation, [*ids, None, None], gr.update()
             return
         past = [{"role": str(m["role"]), "content": _text(m.get("content"))} for m in history]
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
