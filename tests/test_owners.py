@@ -186,6 +186,16 @@ def test_the_trusted_header_names_the_owner_only_when_the_proxy_is_trusted(setti
         stop_server(server, thread)
 
 
+def test_feedback_stats_and_export_are_each_owners_own(running: str) -> None:
+    with httpx.Client(base_url=running) as a, httpx.Client(base_url=running) as b:
+        _, answer_id = owns(a)
+        a.post("/api/feedback", json={"answer_id": answer_id, "rating": "down", "correction": "69 negara"})
+        assert a.get("/api/feedback/stats").json()["rating"] == {"down": 1}
+        assert b.get("/api/feedback/stats").json()["rating"] == {}
+        assert "69 negara" in a.get("/api/feedback/export").text
+        assert "69 negara" not in b.get("/api/feedback/export").text
+
+
 def test_a_conversation_exports_as_markdown_and_json(running: str) -> None:
     with httpx.Client(base_url=running) as a:
         session, answer_id = owns(a)

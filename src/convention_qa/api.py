@@ -222,6 +222,37 @@ def feedback(body: FeedbackRequest, store: ConversationsDep, owner: OwnerDep) ->
     )
 
 
+@router.get(
+    "/api/feedback/stats",
+    tags=["conversations"],
+    summary="Your rated answers per rating, per article cited and per week (the admin key: everyone's)",
+)
+def feedback_stats(store: ConversationsDep, owner: OwnerDep) -> dict[str, dict[str, int]]:
+    from convention_qa.evaluation.feedback import feedback_stats as count
+
+    return count(store.rated(owner))
+
+
+@router.get(
+    "/api/feedback/export",
+    tags=["conversations"],
+    summary="Your rated answers as a question set `convention-qa eval` runs (YAML; the admin key: everyone's)",
+    response_class=Response,
+)
+def feedback_export(
+    store: ConversationsDep, owner: OwnerDep, rating: Literal["down", "up", "all"] = "down"
+) -> Response:
+    import yaml
+
+    from convention_qa.evaluation.feedback import feedback_questions
+
+    questions, _ = feedback_questions(store.rated(owner, None if rating == "all" else rating))
+    text = yaml.safe_dump(questions, allow_unicode=True, sort_keys=False, width=100)
+    return Response(
+        text, media_type="application/yaml", headers={"Content-Disposition": 'attachment; filename="feedback.yaml"'}
+    )
+
+
 @router.get("/api/search", response_model=list[Passage], tags=["retrieval"], summary="Passages, no answer")
 def search(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The query.")],
