@@ -37,6 +37,7 @@ from convention_qa.evidence import (
     Evidence,
     append_marker,
     format_evidence,
+    merge_evidence,
     overlap,
     resolve_citations,
     select_evidence,
@@ -182,6 +183,12 @@ class Assistant:
                 passages = _merge(passages, self.retriever.retrieve(translated, k, language=target), k)
                 answer.passages = passages
         evidence = select_evidence(reading, passages, self.config.evidence_tokens, self.retriever.idf, read_as)
+        if answer.translation:
+            # A translation can take the wrong sense of a word (a convention's "articles" put as
+            # news "artikel", not "pasal"): the sentences the question itself picks, by its numbers,
+            # names and the passages' ranks, go in as well.
+            as_asked = select_evidence(query, passages, self.config.evidence_tokens, self.retriever.idf, asked)
+            evidence = merge_evidence(passages, evidence, as_asked)
         values = {"evidence": format_evidence(evidence), "question": question, "language": LANGUAGES[lang]}
         messages = self._messages(values)
 

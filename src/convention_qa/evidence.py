@@ -105,6 +105,16 @@ def select_evidence(
     return evidence
 
 
+def merge_evidence(passages: list[Passage], *selections: list[Evidence]) -> list[Evidence]:
+    """The sentences of several selections over the same ``passages``, renumbered in passage order."""
+    spans: dict[int, set[tuple[int, int]]] = {}
+    for selection in selections:
+        for item in selection:
+            rank = next(i for i, p in enumerate(passages) if p is item.passage)
+            spans.setdefault(rank, set()).update(item.sentences)
+    return [Evidence(n, passages[rank], sorted(spans[rank])) for n, rank in enumerate(sorted(spans), start=1)]
+
+
 def format_evidence(evidence: list[Evidence]) -> str:
     return "\n".join(f"[{e.n}] {e.text()}" for e in evidence)
 
