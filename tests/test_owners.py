@@ -8,32 +8,29 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
 from convention_qa.contract import Answer
 from convention_qa.conversations import ConversationStore, database_url, migrate, open_conversations
 from convention_qa.errors import NotFoundError
 from convention_qa.owners import ADMIN, LEGACY, Owner
 
-from .fakes import HashingEmbeddings
 from .test_api import start_server, stop_server
+from .test_feedback_api import cli
 
 QUESTION = "Berapa negara yang menandatangani Konvensi Hanoi?"
 
 
 @pytest.fixture
-def settings(tmp_path: Path, corpus: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """Policy and answer check off: the fake embedder's scores are not what they were fitted on."""
-    return Settings(data_dir=tmp_path / "data", corpus_dir=corpus, policy="off", strictness="off")
+    return settings.model_copy(update={"policy": "off", "strictness": "off"})
 
 
 @pytest.fixture
@@ -41,12 +38,6 @@ def running(settings: Settings) -> Iterator[str]:
     url, server, thread = start_server(settings)
     yield url
     stop_server(server, thread)
-
-
-def cli(args: list[str], settings: Settings) -> Any:
-    embedder = HashingEmbeddings()
-    wiring = Wiring(settings=settings, make_embedder=lambda name: embedder, make_chat_model=lambda s: None)
-    return CliRunner().invoke(main, args, obj=wiring, catch_exceptions=False)
 
 
 def new_key(settings: Settings, name: str) -> str:

@@ -25,7 +25,7 @@ from convention_qa.ingest import ingest, ingest_lock
 from convention_qa.library import UploadResult, add_files
 from convention_qa.owners import AccessError, Identities, OwnerCookie, Signer
 from convention_qa.sessions import SessionStore
-from convention_qa.transport import install_error_handlers, json_reply
+from convention_qa.transport import StartTracking, install_error_handlers, json_reply
 from convention_qa.ui_calls import UICallArguments, UICallErrors
 
 __all__ = ["create_app", "ensure_index", "run"]
@@ -50,17 +50,11 @@ class Draining:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = StartTracking(send)
         try:
             await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
-            if not started:
+            if not tracked.started:
                 with contextlib.suppress(Exception):  # the connection may be gone already
                     await json_reply(send, 503, RESTARTING, ((b"retry-after", b"5"),))
             raise

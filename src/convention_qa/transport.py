@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Send
+from starlette.types import Message, Send
 
 from convention_qa.contract import Answer, Event, follow
 from convention_qa.errors import (
@@ -29,7 +29,16 @@ from convention_qa.errors import (
 )
 from convention_qa.owners import AccessError
 
-__all__ = ["STATUS", "answer_json", "answer_sse", "error_status", "install_error_handlers", "json_reply", "sse"]
+__all__ = [
+    "STATUS",
+    "StartTracking",
+    "answer_json",
+    "answer_sse",
+    "error_status",
+    "install_error_handlers",
+    "json_reply",
+    "sse",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +99,18 @@ def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any
             yield {"type": "error", "status": error_status(exc), "message": str(exc)}
 
     return sse(payloads())
+
+
+class StartTracking:
+    """An ASGI ``send`` that notes whether the response has started (after that, an error can no
+    longer be answered with a status of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
 
 
 async def json_reply(send: Send, status: int, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:

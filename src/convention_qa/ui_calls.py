@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa.config import MAX_HISTORY_MESSAGES, MAX_K, MAX_MESSAGE_CHARS
-from convention_qa.transport import json_reply
+from convention_qa.transport import StartTracking, json_reply
 
 __all__ = ["UICallArguments", "UICallErrors"]
 
@@ -133,17 +133,11 @@ class UICallErrors:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/gradio_api/"):
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = StartTracking(send)
         try:
             await self.app(scope, receive, tracked)
         except (TypeError, ValueError, KeyError) as exc:
-            if started:
+            if tracked.started:
                 raise
             detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             await json_reply(send, 400, f"malformed call to the UI's API: {detail}")
