@@ -309,12 +309,13 @@ def feedback() -> None:
     """What users rated: export it as test questions, or count it."""
 
 
-def _conversations(ctx: click.Context) -> ConversationStore:
+def _conversations(ctx: click.Context, lacking: str = "there is no feedback") -> ConversationStore:
+    """The conversation database; a ConfigError saying what is ``lacking`` when it is off."""
     from convention_qa.errors import ConfigError
 
     store = _factory(ctx).conversations()
     if store is None:
-        raise ConfigError("conversations are not stored (CONVENTION_QA_CONVERSATIONS=false): there is no feedback")
+        raise ConfigError(f"conversations are not stored (CONVENTION_QA_CONVERSATIONS=false): {lacking}")
     return store
 
 
@@ -383,12 +384,7 @@ def keys() -> None:
 
 
 def _key_store(ctx: click.Context) -> ConversationStore:
-    from convention_qa.errors import ConfigError
-
-    store = _factory(ctx).conversations()
-    if store is None:
-        raise ConfigError("per-user keys live in the conversation database: CONVENTION_QA_CONVERSATIONS is false")
-    return store
+    return _conversations(ctx, "per-user keys live in the conversation database")
 
 
 @keys.command("create")

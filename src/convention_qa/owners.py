@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +38,6 @@ __all__ = [
     "Owner",
     "OwnerCookie",
     "Signer",
-    "resolve_owner",
 ]
 
 COOKIE = "convention_qa_owner"
@@ -121,44 +119,6 @@ class OwnerCookie:
         await self.app(scope, receive, with_cookie)
 
 
-def resolve_owner(
-    headers: Mapping[str, str],
-    cookies: Mapping[str, str],
-    *,
-    admin_key: str | None,
-    keys: KeyLookup | None,
-    signer: Signer | None,
-    anonymous: str | None = None,
-    user_header: str | None = None,
-) -> Owner:
-    """The owner a request acts for (see the module's docstring); AccessError when there is none.
-
-    ``anonymous``: the id ``OwnerCookie`` gave this request; ``user_header``: the trusted
-    proxy's header name, None when no proxy is trusted.
-    """
-    authorization = headers.get("authorization", "")
-    key = authorization[7:].strip() if authorization.lower().startswith("bearer ") else cookies.get(KEY_COOKIE, "")
-    if key:
-        if admin_key and hmac.compare_digest(key.encode(), admin_key.encode()):
-            return ADMIN
-        owner = keys.owner_of_key(key) if keys is not None else None
-        if owner is not None:
-            return owner
-        if admin_key or key.startswith(USER_KEY_PREFIX):
-            raise AccessError("wrong or revoked API key: send `Authorization: Bearer KEY` with a key that is in use")
-        # A server that needs no key: OpenAI clients send one anyway ("unused"); it names no one.
-    if user_header:
-        user = " ".join(headers.get(user_header.lower(), "").split())
-        if user and len(user) <= _MAX_USER and user.isprintable():
-            return Owner(f"user:{user}")
-    if admin_key:
-        raise AccessError("missing API key: send `Authorization: Bearer KEY`")
-    anonymous = anonymous or (signer.read(cookies.get(COOKIE)) if signer else None)
-    if anonymous is None:
-        raise AccessError("no owner: this client keeps no cookies; send `Authorization: Bearer KEY` instead")
-    return Owner(f"anon:{anonymous}")
-
-
 @dataclass(frozen=True)
 class Identities:
     """How this server tells owners apart (from its settings); ``of`` names a request's owner."""
@@ -169,13 +129,30 @@ class Identities:
     user_header: str | None = None  # the trusted proxy's header; None: no proxy is trusted
 
     def of(self, request: Request) -> Owner:
+        """The owner a request acts for (see the module's docstring); AccessError when there is none."""
+        headers, cookies = request.headers, request.cookies
+        authorization = headers.get("authorization", "")
+        key = authorization[7:].strip() if authorization.lower().startswith("bearer ") else cookies.get(KEY_COOKIE, "")
+        if key:
+            if self.admin_key and hmac.compare_digest(key.encode(), self.admin_key.encode()):
+                return ADMIN
+            owner = self.keys.owner_of_key(key) if self.keys is not None else None
+            if owner is not None:
+                return owner
+            if self.admin_key or key.startswith(USER_KEY_PREFIX):
+                raise AccessError(
+                    "wrong or revoked API key: send `Authorization: Bearer KEY` with a key that is in use"
+                )
+            # A server that needs no key: OpenAI clients send one anyway ("unused"); it names no one.
+        if self.user_header:
+            user = " ".join(headers.get(self.user_header, "").split())
+            if user and len(user) <= _MAX_USER and user.isprintable():
+                return Owner(f"user:{user}")
+        if self.admin_key:
+            raise AccessError("missing API key: send `Authorization: Bearer KEY`")
         state = request.scope.get("state") or {}
-        return resolve_owner(
-            request.headers,
-            request.cookies,
-            admin_key=self.admin_key,
-            keys=self.keys,
-            signer=self.signer,
-            anonymous=state.get("anonymous_owner") if isinstance(state, dict) else None,
-            user_header=self.user_header,
-        )
+        given = state.get("anonymous_owner") if isinstance(state, dict) else None  # set by OwnerCookie
+        anonymous = given or (self.signer.read(cookies.get(COOKIE)) if self.signer else None)
+        if anonymous is None:
+            raise AccessError("no owner: this client keeps no cookies; send `Authorization: Bearer KEY` instead")
+        return Owner(f"anon:{anonymous}")
