@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from convention_qa.config import Settings
-from convention_qa.index import Store, open_store
+from convention_qa.corpus.index import Store, open_store
 
 from .fakes import HashingEmbeddings
 
@@ -56,3 +56,16 @@ def embedder() -> HashingEmbeddings:
 @pytest.fixture
 def store(settings: Settings, embedder: HashingEmbeddings) -> Store:
     return open_store(settings, embedder.model_id)
+
+
+# The quick loop (`make check`, `pytest -m quick`): every test that needs no real model, server or
+# browser (not `integration`), except the modules that start the whole web app for most of their
+# tests or run long property-based searches. `make test` runs everything.
+SLOW_MODULES = {"test_api", "test_api_schema", "test_evaluation", "test_feedback_api", "test_fuzz", "test_owners"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if item.get_closest_marker("integration") is None and module not in SLOW_MODULES:
+            item.add_marker(pytest.mark.quick)

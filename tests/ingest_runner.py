@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from convention_qa.config import Settings
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 
 from .fakes import HashingEmbeddings
 

@@ -1,27 +1,42 @@
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from convention_qa.answering import ABSTAIN_TEXT, Assistant
+from convention_qa.answering.assistant import ABSTAIN_TEXT, Assistant
+from convention_qa.answering.evidence import resolve_citations, select_evidence
+from convention_qa.answering.linear import Linear
+from convention_qa.answering.policy import Policy
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.answering.verdict import Verdict, check_answer, load_verdict
 from convention_qa.config import AnswerConfig, Settings
 from convention_qa.contract import Answer, Event, Final, Token
+from convention_qa.corpus.index import Store, open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import ConfigError, ModelError, QuestionError
-from convention_qa.evidence import resolve_citations, select_evidence
-from convention_qa.index import Store
-from convention_qa.ingest import ingest
-from convention_qa.policy import Policy
-from convention_qa.retrieval import Retriever
-from convention_qa.verdict import Linear, Verdict, check_answer, load_verdict
+from convention_qa.text import Query
 
+from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel, UnreachableChatModel
 
 
-@pytest.fixture
-def retriever(store: Store, embedder: HashingEmbeddings, settings: Settings) -> Retriever:
-    ingest(store, embedder, settings)
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    """One index of the seed article for the whole module: the assistant only reads it."""
+    folder = tmp_path_factory.mktemp("answering")
+    (folder / "corpus").mkdir()
+    shutil.copy(SEED_ARTICLE, folder / "corpus" / SEED_ARTICLE.name)
+    with pytest.MonkeyPatch.context() as patch:  # no CONVENTION_QA_* setting from outside
+        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(name)
+        settings = Settings(data_dir=folder / "data", corpus_dir=folder / "corpus")
+        embedder = HashingEmbeddings()
+        store = open_store(settings, embedder.model_id)
+        ingest(store, embedder, settings)
     return Retriever(store, embedder)
 
 
@@ -42,7 +57,7 @@ def test_extractive_answer_cites_the_passage_with_the_fact(retriever: Retriever,
     assert citation.supporting == [s for s in citation.supporting if "69 negara" in s] != [], "only what backs it"
     assert citation.source and citation.source.startswith("https://baoquocte.vn/")
     article_text = retriever.store.chunks()  # the span points into the cleaned article
-    from convention_qa.documents import load_article
+    from convention_qa.corpus.documents import load_article
 
     article = load_article(settings.corpus_dir / f"{citation.doc_id}.md", settings.corpus_dir)
     assert article.text[citation.start : citation.end] == citation.text
@@ -59,7 +74,7 @@ def test_model_answer_keeps_valid_markers_and_drops_the_rest(retriever: Retrieve
 
 def test_claim_not_backed_by_its_citation_is_flagged(retriever: Retriever) -> None:
     passages = retriever.retrieve("Berapa negara yang menandatangani Konvensi Hanoi?", 4)
-    evidence = select_evidence("Berapa negara yang menandatangani Konvensi Hanoi?", passages, 220)
+    evidence = select_evidence(Query.read("Berapa negara yang menandatangani Konvensi Hanoi?"), passages, 220)
     _, _, unsupported = resolve_citations("The moon is made of green cheese [1].", evidence)
     assert unsupported == ["The moon is made of green cheese."]
 
@@ -138,7 +153,7 @@ def test_cross_language_near_miss_abstains(retriever: Retriever) -> None:
 def test_citation_without_the_answers_number_is_repointed(retriever: Retriever) -> None:
     question = "Berapa pasal yang dimiliki Konvensi Hanoi?"
     passages = retriever.retrieve(question, 4)
-    evidence = select_evidence(question, passages, 220, retriever.idf, "id")
+    evidence = select_evidence(Query.read(question, "id"), passages, 220, retriever.idf)
     holding = [e.n for e in evidence if "68" in e.text()]
     lacking = [e.n for e in evidence if "68" not in e.text()]
     assert holding and lacking, "the test needs evidence with and without the number"
@@ -231,7 +246,7 @@ def test_extractive_follow_up_answers_the_follow_up_not_the_previous_question(re
 def test_history_is_bounded(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Konvensi Hanoi", "Ada 68 pasal [1]."])
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(40)]
-    make(retriever, model, history_turns=4).ask("Berapa pasalnya?", history)
+    make(retriever, model, history_messages=4).ask("Berapa pasalnya?", history)
     condense_prompt = str(model.prompts[0][0].content)
     assert "turn 39" in condense_prompt and "turn 35" not in condense_prompt
 
@@ -294,16 +309,16 @@ def test_answer_json_has_the_documented_shape(retriever: Retriever) -> None:
     ],
 )
 def test_answer_checks(answer: str, question: str, language: str, problem: str | None) -> None:
-    from convention_qa.evidence import Evidence
-    from convention_qa.grounding import answer_problem
-    from convention_qa.retrieval import Passage
+    from convention_qa.answering.evidence import Evidence
+    from convention_qa.answering.grounding import answer_problem
+    from convention_qa.contract import Passage
 
     text = (
         "Perdana Menteri Pham Minh Chinh menegaskan tekad Vietnam. Lebih dari 1000 delegasi dari lima benua hadir. "
         "Negara-negara maju berkomitmen membangun kapasitas."
     )
     evidence = [Evidence(1, Passage("c", text, {"language": "id"}, 0.9), [(0, len(text))])]
-    assert answer_problem(answer, question, evidence, language) == problem
+    assert answer_problem(answer, Query.read(question), evidence, language) == problem
 
 
 def test_model_refusal_stands(retriever: Retriever) -> None:
@@ -319,11 +334,10 @@ def test_shipped_verdict_doubts_an_answer_to_a_near_miss(retriever: Retriever) -
 
     def confidence(question: str) -> float:
         passages = retriever.retrieve(question, 4)
-        evidence = select_evidence(question, passages, 220, retriever.idf, "id")
+        asked = Query.read(question, "id")
+        evidence = select_evidence(asked, passages, 220, retriever.idf)
         [n] = [e.n for e in evidence if "69 negara" in e.text()][:1]
-        check = check_answer(
-            question, question, f"69 negara [{n}].", evidence, retriever.idf, same_language=True, score=0.86
-        )
+        check = check_answer(asked, asked, f"69 negara [{n}].", evidence, retriever.idf, same_language=True, score=0.86)
         return verdict.probability(check)
 
     signed = confidence("Berapa negara yang menandatangani Konvensi Hanoi?")

@@ -20,9 +20,9 @@ import pytest
 import uvicorn
 
 from convention_qa.config import Settings
+from convention_qa.corpus.ingest import ingest
 from convention_qa.factory import Factory
-from convention_qa.ingest import ingest
-from convention_qa.server import create_app
+from convention_qa.web.server import create_app
 
 from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel
@@ -295,21 +295,26 @@ def test_health(shared: str) -> None:
 
 
 def test_sessions_are_bounded_and_expire() -> None:
-    from convention_qa.owners import Owner
-    from convention_qa.sessions import SessionStore, UnknownSession
+    from convention_qa.contract import Answer
+    from convention_qa.conversations.memory import InMemoryChats, UnknownSession
+    from convention_qa.conversations.owners import Owner
 
     ME = Owner("key:me")
 
     now = [0.0]
-    store = SessionStore(max_sessions=2, max_messages=4, idle_seconds=10, clock=lambda: now[0])
+    store = InMemoryChats(max_sessions=2, max_exchanges=2, idle_seconds=10, clock=lambda: now[0])
     a, _ = store.open(None, ME)
     b, _ = store.open(None, ME)
     c, _ = store.open(None, ME)
     with pytest.raises(UnknownSession):
         store.open(a, ME)  # the oldest went first
     for i in range(5):
-        store.append(b, f"q{i}", f"a{i}", ME)
-    assert [m["content"] for m in store.open(b, ME)[1]] == ["q3", "a3", "q4", "a4"]
+        store.record(b, f"q{i}", Answer(text=f"a{i}", question=f"q{i}", abstained=False), {}, ME)
+    assert [(e.question, e.answer) for e in store.history(b, ME)] == [("q3", "a3"), ("q4", "a4")]
+    with pytest.raises(UnknownSession):
+        store.record(
+            a, "q", Answer(text="a", question="q", abstained=False), {}, ME
+        )  # a gone session is said to be gone
     with pytest.raises(UnknownSession):
         store.open(b, Owner("key:someone-else"))  # another owner's session is as unknown
     now[0] = 100.0

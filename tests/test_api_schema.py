@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from convention_qa.config import Settings
+from convention_qa.corpus.ingest import ingest
 from convention_qa.factory import Factory
-from convention_qa.ingest import ingest
-from convention_qa.server import create_app
+from convention_qa.web.server import create_app
 
 from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings

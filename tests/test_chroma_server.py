@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from convention_qa.config import Settings
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import StoreError
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
 
 from .fakes import HashingEmbeddings
 from .servers import free_port, wait_until_up

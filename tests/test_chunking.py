@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convention_qa.chunking import split, split_sentences
-from convention_qa.documents import Article, Block, load_article
+from convention_qa.corpus.chunking import split, split_sentences
+from convention_qa.corpus.documents import Article, Block, load_article
 
 from .conftest import SEED_ARTICLE
 

@@ -11,20 +11,22 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import convention_qa
-from convention_qa import api, errors, openai_compat
-from convention_qa.answering import Assistant
+from convention_qa import errors
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.chat import Chat
 from convention_qa.config import MAX_K, Settings, get_settings
 from convention_qa.contract import Answer, ChunkMeta, Final, Token, follow
-from convention_qa.deps import get_answer_config, get_assistant, get_memory, get_owner
-from convention_qa.deps import get_settings as settings_dep
+from convention_qa.conversations.memory import InMemoryChats
+from convention_qa.conversations.owners import Owner
+from convention_qa.corpus.index import Store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import ConfigError, ConventionQAError
 from convention_qa.factory import Factory
-from convention_qa.index import Store
-from convention_qa.ingest import ingest
-from convention_qa.owners import Owner
-from convention_qa.retrieval import Retriever
-from convention_qa.sessions import SessionStore
-from convention_qa.transport import STATUS, error_status, install_error_handlers
+from convention_qa.web import api, openai_compat
+from convention_qa.web.deps import get_assistant, get_chat, get_owner
+from convention_qa.web.deps import get_settings as settings_dep
+from convention_qa.web.transport import STATUS, error_status, install_error_handlers
 
 from .fakes import HashingEmbeddings, ScriptedChatModel
 
@@ -72,8 +74,7 @@ def test_routes_take_their_collaborators_from_dependencies(
     app.include_router(openai_compat.router)
     app.dependency_overrides[get_assistant] = lambda: assistant
     app.dependency_overrides[settings_dep] = lambda: settings
-    app.dependency_overrides[get_memory] = lambda: SessionStore()
-    app.dependency_overrides[get_answer_config] = lambda: {}
+    app.dependency_overrides[get_chat] = lambda: Chat(assistant, InMemoryChats())
     app.dependency_overrides[get_owner] = lambda: Owner("key:test")
     client = TestClient(app)
     data = client.post("/api/ask", json={"question": "Berapa negara yang menandatangani Konvensi Hanoi?"}).json()
@@ -95,7 +96,7 @@ def test_one_k_limit_for_every_surface(settings: Settings) -> None:
 
 
 def test_the_assistant_is_built_from_the_answering_section_of_the_settings(settings: Settings) -> None:
-    tuned = settings.model_copy(update={"top_k": 7, "evidence_tokens": 99, "history_turns": 2})
+    tuned = settings.model_copy(update={"top_k": 7, "evidence_tokens": 99, "history_messages": 2})
     embedder = HashingEmbeddings()
     factory = Factory(tuned, make_embedder=lambda name: embedder, make_chat_model=lambda s: None)
     assistant = factory.assistant(require_index=False)

@@ -13,16 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text, update
 
-from convention_qa.contract import Answer, Citation
-from convention_qa.conversations import (
-    ConversationRow,
-    ConversationStore,
-    database_url,
-    open_conversations,
-)
-from convention_qa.errors import NotFoundError, StoreError
+from convention_qa.contract import Answer, Citation, Exchange
+from convention_qa.conversations.database import database_url
+from convention_qa.conversations.owners import Owner
+from convention_qa.conversations.store import ConversationStore, open_conversations
+from convention_qa.conversations.tables import ConversationRow
+from convention_qa.errors import ConversationError, NotFoundError
 from convention_qa.evaluation.feedback import feedback_stats
-from convention_qa.owners import Owner
 
 from .servers import postgres_server
 
@@ -83,11 +80,9 @@ def test_a_conversation_keeps_its_answers_citations_and_configuration(store: Con
     first = store.record(conversation, "Berapa negara?", answer("69 negara [1]."), CONFIG, ME)
     second = store.record(conversation, "Dan pasalnya?", answer("68 pasal [1]."), CONFIG, ME)
     assert first and second and first != second
-    assert [m["content"] for m in store.history(conversation, ME)] == [
-        "Berapa negara?",
-        "69 negara [1].",
-        "Dan pasalnya?",
-        "68 pasal [1].",
+    assert store.history(conversation, ME) == [
+        Exchange("Berapa negara?", "69 negara [1]."),
+        Exchange("Dan pasalnya?", "68 pasal [1]."),
     ]
     summary, turns = store.get(conversation, ME)
     assert summary.turns == 2 and summary.title.startswith("Berapa negara")
@@ -96,12 +91,12 @@ def test_a_conversation_keeps_its_answers_citations_and_configuration(store: Con
     assert [c.id for c in store.summaries(ME)] == [conversation]
 
 
-def test_history_is_bounded_to_the_last_turns(url: str) -> None:
-    store = open_conversations(url, history_messages=4)
+def test_history_is_bounded_to_the_last_exchanges(url: str) -> None:
+    store = open_conversations(url, history_exchanges=2)
     conversation = store.start("t", ME)
     for i in range(5):
         store.record(conversation, f"q{i}", answer(f"a{i} [1]."), CONFIG, ME)
-    assert [m["content"] for m in store.history(conversation, ME)] == ["q3", "a3 [1].", "q4", "a4 [1]."]
+    assert store.history(conversation, ME) == [Exchange("q3", "a3 [1]."), Exchange("q4", "a4 [1].")]
 
 
 def test_deleting_a_conversation_removes_its_feedback(store: ConversationStore) -> None:
@@ -152,7 +147,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(store: Conv
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from convention_qa.conversations import Base
+    from convention_qa.conversations.tables import Base
 
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -169,7 +164,7 @@ def test_the_sqlite_file_is_in_wal_mode_and_opens_twice(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
-    with pytest.raises(StoreError, match="CONVENTION_QA_DATABASE_URL"):
+    with pytest.raises(ConversationError, match="CONVENTION_QA_DATABASE_URL"):
         open_conversations("postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
 
 

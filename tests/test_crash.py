@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from convention_qa.conversations import database_url, open_conversations
+from convention_qa.conversations.database import database_url
+from convention_qa.conversations.store import open_conversations
 
 from .conftest import SEED_ARTICLE
 from .servers import free_port, wait_until_up

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from convention_qa.documents import clean_lines, detect_language, load_article
+from convention_qa.corpus.documents import clean_lines, detect_language, load_article
 from convention_qa.errors import DocumentError
 
 from .conftest import SEED_ARTICLE

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
-from convention_qa.conversations import database_url, open_conversations
+from convention_qa.conversations.database import database_url
+from convention_qa.conversations.store import open_conversations
 
 from .fakes import HashingEmbeddings
 from .test_api import module_server, start_server, stop_server

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convention_qa.config import Settings
-from convention_qa.documents import SUPPORTED_SUFFIXES
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
+from convention_qa.corpus.documents import SUPPORTED_SUFFIXES
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 
 from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings

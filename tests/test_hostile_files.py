@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from convention_qa.config import Settings
-from convention_qa.documents import clean_lines, parse_article
+from convention_qa.corpus.documents import clean_lines, parse_article
+from convention_qa.corpus.index import Store
+from convention_qa.corpus.ingest import ingest
+from convention_qa.corpus.uploads import add_files, remove_document, safe_name
 from convention_qa.errors import DocumentError
-from convention_qa.index import Store
-from convention_qa.ingest import ingest
-from convention_qa.library import add_files, remove_document, safe_name
 
 from .fakes import HashingEmbeddings
 
@@ -63,7 +63,7 @@ def test_no_broken_file_stops_an_ingest_or_costs_indexed_articles(
 
 
 def test_parser_crashes_of_any_type_are_per_file_failures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import convention_qa.documents as documents
+    import convention_qa.corpus.documents as documents
 
     for error in (AssertionError("x"), AttributeError("y"), NotImplementedError(), RecursionError()):
 

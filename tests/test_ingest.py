@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from convention_qa.cli import Wiring, main
 from convention_qa.config import Settings
+from convention_qa.corpus.index import Store, open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import StoreError
-from convention_qa.index import Store, open_store
-from convention_qa.ingest import ingest
 
 from .conftest import ROOT, SEED_ARTICLE
 from .fakes import HashingEmbeddings
@@ -146,7 +146,7 @@ def test_two_embedders_never_share_a_collection(settings: Settings) -> None:
 
 
 def test_collection_built_by_another_embedder_is_refused(settings: Settings) -> None:
-    from convention_qa.index import collection_name, make_client
+    from convention_qa.corpus.index import collection_name, make_client
 
     client = make_client(settings)
     client.create_collection(collection_name(settings.collection, "test/a"), metadata={"embedder": "other"})

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from convention_qa.answering import Assistant
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.policy import Policy
+from convention_qa.answering.retrieval import Retriever
 from convention_qa.config import Settings
-from convention_qa.index import Store
-from convention_qa.library import add_files, safe_name
-from convention_qa.policy import Policy
-from convention_qa.retrieval import Retriever
-from convention_qa.ui import _text, render_sources
+from convention_qa.corpus.index import Store
+from convention_qa.corpus.uploads import add_files, safe_name
+from convention_qa.web.ui_render import chat_text as _text
+from convention_qa.web.ui_render import render_sources
 
 from .fakes import HashingEmbeddings
 
@@ -77,7 +78,7 @@ def test_gradio_message_content_in_any_shape() -> None:
 def test_sources_panel_highlights_the_supporting_sentence(
     store: Store, embedder: HashingEmbeddings, settings: Settings
 ) -> None:
-    from convention_qa.ingest import ingest
+    from convention_qa.corpus.ingest import ingest
 
     ingest(store, embedder, settings)
     answer = Assistant(Retriever(store, embedder)).ask("Berapa negara yang menandatangani Konvensi Hanoi?")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from convention_qa.answering import Assistant
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.llm import LocalChatModel, bundled_model_path, make_chat_model
 from convention_qa.config import Settings
+from convention_qa.corpus.ingest import ingest
 from convention_qa.factory import Factory
-from convention_qa.ingest import ingest
-from convention_qa.llm import LocalChatModel, bundled_model_path, make_chat_model
 
 from .conftest import FROZEN_CORPUS, ROOT
 from .servers import free_port, wait_until_up
@@ -90,7 +90,7 @@ def openai_server(model_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "convention_qa.model_server",
+            "convention_qa.answering.model_server",
             "--model",
             str(model_path),
             "--model_alias",

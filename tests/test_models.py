@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from convention_qa.config import Settings
-from convention_qa.embeddings import make_embedder, model_id
+from convention_qa.corpus.embeddings import make_embedder, model_id
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import EmbedderError
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from convention_qa.config import Settings
 from convention_qa.contract import Answer
-from convention_qa.conversations import ConversationStore, database_url, migrate, open_conversations
+from convention_qa.conversations.database import database_url, migrate
+from convention_qa.conversations.owners import ADMIN, LEGACY, Owner
+from convention_qa.conversations.store import ConversationStore, open_conversations
 from convention_qa.errors import NotFoundError
-from convention_qa.owners import ADMIN, LEGACY, Owner
 
 from .test_api import start_server, stop_server
 from .test_feedback_api import cli
@@ -123,7 +124,7 @@ def test_per_user_keys_are_owners_and_revoking_one_stops_it(settings: Settings) 
     assert cli(["keys", "create", "no spaces"], settings).exit_code == 2
     assert cli(["keys", "revoke", "nobody"], settings).exit_code == 1
     store = open_conversations(database_url(settings.data_dir, None))
-    assert alice not in json.dumps([k.name for k in store.api_keys()])
+    assert alice not in json.dumps([k.name for k in store.keys.list()])
     with sqlite3.connect(settings.data_dir / "conversations.db") as raw:
         hashes = [row[0] for row in raw.execute("SELECT hash FROM api_keys")]
     assert alice not in hashes and len(hashes) == 2, "only the keys' hashes are stored"
@@ -210,7 +211,7 @@ def test_the_migration_gives_existing_rows_to_the_legacy_owner(tmp_path: Path) -
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from convention_qa.conversations import MIGRATIONS
+    from convention_qa.conversations.database import MIGRATIONS
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
@@ -267,7 +268,8 @@ def test_no_owner_reaches_another_owners_conversation_by_any_id(
         assert "conversation" in str(seen.value)
         with pytest.raises(NotFoundError):
             store.history(target, other)
-        assert store.record(target, "q", answer, {}, other) is None
+        with pytest.raises(NotFoundError):
+            store.record(target, "q", answer, {}, other)
         assert not store.delete(target, other)
     if other.id != owner.id:
         with pytest.raises(NotFoundError):

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from convention_qa.answering.policy import DEFAULT_POLICY_FILE, LogisticModel, Policy, load_policy, measure
 from convention_qa.config import get_settings
+from convention_qa.contract import Passage, Signals
 from convention_qa.errors import ConfigError
-from convention_qa.policy import DEFAULT_POLICY_FILE, LogisticModel, Policy, Signals, load_policy, measure
-from convention_qa.retrieval import Passage
+from convention_qa.text import Query
 
 
 def passage(text: str, score: float, language: str = "id") -> Passage:
@@ -26,12 +27,12 @@ def test_signals_measure_coverage_margin_and_anchors() -> None:
         passage("Sebanyak 69 negara menandatangani Konvensi Hanoi pada 25 Oktober.", 0.86),
         passage("Konvensi itu memiliki 68 pasal.", 0.80),
     ]
-    signed = measure("Berapa negara yang menandatangani Konvensi Hanoi?", passages, "id", uniform)
+    signed = measure(Query.read("Berapa negara yang menandatangani Konvensi Hanoi?", "id"), passages, uniform)
     assert signed.same_language and signed.coverage == 1.0 and signed.missing == 0.0
     assert signed.margin == pytest.approx(0.06) and signed.anchors == 1.0
-    ratified = measure("Berapa negara yang meratifikasi Konvensi Hanoi?", passages, "id", uniform)
+    ratified = measure(Query.read("Berapa negara yang meratifikasi Konvensi Hanoi?", "id"), passages, uniform)
     assert ratified.coverage < signed.coverage and ratified.missing == 1.0, "the changed word is missing"
-    english = measure("How many countries signed the Hanoi Convention in 2026?", passages, "en", uniform)
+    english = measure(Query.read("How many countries signed the Hanoi Convention in 2026?", "en"), passages, uniform)
     assert not english.same_language
     assert english.anchors == pytest.approx(1 / 3), "Hanoi is found; Convention and 2026 are not"
 

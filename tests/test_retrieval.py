@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from convention_qa.answering.retrieval import BM25, Retriever
 from convention_qa.config import Settings
-from convention_qa.index import Store
-from convention_qa.ingest import ingest
-from convention_qa.retrieval import BM25, Retriever
+from convention_qa.corpus.index import Store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.text import guess_language, tokenize
 
 from .fakes import HashingEmbeddings

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from convention_qa.config import Settings
+from convention_qa.corpus.ingest import ingest
 from convention_qa.factory import Factory
-from convention_qa.ingest import ingest
 
 from .conftest import SEED_ARTICLE
 from .servers import free_port, wait_until_up

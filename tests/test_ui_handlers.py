@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from convention_qa.ui import Services, build_ui
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.chat import Chat
+from convention_qa.config import Settings
+from convention_qa.conversations.database import database_url
+from convention_qa.conversations.owners import LOCAL
+from convention_qa.conversations.store import open_conversations
+from convention_qa.corpus.index import Store
+from convention_qa.corpus.ingest import ingest
+from convention_qa.web.ui import Services, build_ui
+from convention_qa.web.ui_handlers import Handlers
+
+from .fakes import HashingEmbeddings
 
 
 class _Config:
@@ -29,3 +42,16 @@ def test_a_question_asked_while_the_server_stops_is_told_to_come_back() -> None:
     demo = build_ui(_NoAssistant(), lambda files: None, max_upload_mb=1, services=Services(stopping=lambda: True))  # type: ignore[arg-type, return-value]
     history, _, kept = handler(demo, "ask")("Berapa negara?", [], 5, "auto")
     assert "restarting" in history[-1]["content"] and kept == "Berapa negara?", "the question stays typed in"
+
+
+def test_a_question_in_a_conversation_deleted_elsewhere_starts_a_new_one(
+    store: Store, embedder: HashingEmbeddings, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(store, embedder, settings)
+    assistant = Assistant(Retriever(store, embedder))
+    conversations = open_conversations(database_url(tmp_path, None))
+    handlers = Handlers(Chat(assistant, conversations), Chat(assistant), conversations, lambda files: None)  # type: ignore[arg-type, return-value]
+    *_, last = handlers.respond("Berapa negara yang menandatangani Konvensi Hanoi?", [], 5, "auto", "gone", [], None)
+    history, _, _, conversation, ids, _ = last
+    assert "69" in history[-1]["content"] and not history[-1]["content"].startswith("⚠️")
+    assert conversation != "gone" and ids[-1] and [c.id for c in conversations.summaries(LOCAL)] == [conversation]

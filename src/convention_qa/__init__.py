@@ -11,64 +11,30 @@ The centre of the design::
 ``ingest`` builds the index the retriever reads; ``contract`` holds the typed records.
 """
 
-from convention_qa.answering import Assistant
-from convention_qa.config import AnswerConfig, Settings, get_settings
-from convention_qa.contract import (
-    Answer,
-    AnswerRequest,
-    ChunkMeta,
-    Citation,
-    Event,
-    Final,
-    Passage,
-    Signals,
-    Token,
-    Update,
-    follow,
-)
-from convention_qa.errors import (
-    ConfigError,
-    ConventionQAError,
-    DocumentError,
-    EmbedderError,
-    ModelError,
-    NotFoundError,
-    QuestionError,
-    StoreError,
-)
-from convention_qa.factory import Factory
-from convention_qa.index import Store, open_store
-from convention_qa.ingest import IngestReport, ingest
-from convention_qa.retrieval import Retriever
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "Answer",
-    "AnswerConfig",
-    "AnswerRequest",
-    "Assistant",
-    "ChunkMeta",
-    "Citation",
-    "ConfigError",
-    "ConventionQAError",
-    "DocumentError",
-    "EmbedderError",
-    "Event",
-    "Factory",
-    "Final",
-    "IngestReport",
-    "ModelError",
-    "NotFoundError",
-    "Passage",
-    "QuestionError",
-    "Retriever",
-    "Settings",
-    "Signals",
-    "Store",
-    "StoreError",
-    "Token",
-    "Update",
-    "follow",
-    "get_settings",
-    "ingest",
-    "open_store",
-]
+from convention_qa._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from convention_qa.answering.assistant import Assistant
+    from convention_qa.answering.retrieval import Retriever
+    from convention_qa.config import AnswerConfig, Settings, get_settings
+    from convention_qa.contract import (
+        Answer,
+        AnswerRequest,
+        ChunkMeta,
+        Citation,
+        Event,
+        Final,
+        Passage,
+        Signals,
+        Token,
+        Update,
+        follow,
+    )
+    from convention_qa.corpus.index import Store, open_store
+    from convention_qa.corpus.ingest import IngestReport, ingest
+    from convention_qa.errors import *  # noqa: F403  (the error types, as errors.__all__ lists them)
+    from convention_qa.factory import Factory
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

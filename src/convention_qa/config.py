@@ -8,11 +8,11 @@ Values come, highest priority first, from: keyword arguments, environment variab
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,9 +23,13 @@ from pydantic_settings import (
 from convention_qa.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "DEFAULT_MAX_FILE_MB",
+    "MAX_FEEDBACK_CHARS",
     "MAX_HISTORY_MESSAGES",
     "MAX_K",
     "MAX_MESSAGE_CHARS",
+    "MAX_SEARCH_CHARS",
     "AnswerConfig",
     "Settings",
     "config_file",
@@ -37,9 +41,12 @@ DEFAULT_CONFIG_FILE = "convention-qa.toml"
 # Limits every surface (CLI, HTTP API, OpenAI-compatible route, web UI) applies; the settings'
 # own bounds come from here too.
 MAX_K = 20  # passages one question may retrieve
-MAX_HISTORY_MESSAGES = 50  # earlier messages a request may carry (only the last HISTORY_TURNS are used)
+MAX_HISTORY_MESSAGES = 50  # earlier messages a request may carry (only the last HISTORY_MESSAGES are used)
 MAX_MESSAGE_CHARS = 100_000  # of one message a client sends; longer questions are refused by max_question_chars
 MAX_FEEDBACK_CHARS = 2000  # of a rating's comment or correction
+MAX_SEARCH_CHARS = 2000  # of a /api/search query
+DEFAULT_MAX_FILE_MB = 20.0  # an article file larger than this is refused (CONVENTION_QA_MAX_FILE_MB)
+DEFAULT_MAX_FILE_BYTES = int(DEFAULT_MAX_FILE_MB * 1_000_000)
 
 
 def config_file() -> Path | None:
@@ -74,7 +81,7 @@ class Settings(BaseSettings):
     chroma_ssl: bool = False
     chunk_size: int = Field(1000, ge=100, le=20000, description="Chunk size in characters.")
     chunk_overlap: int = Field(150, ge=0, description="Overlap in characters (whole sentences).")
-    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused.")
+    max_file_mb: float = Field(DEFAULT_MAX_FILE_MB, gt=0, description="Files larger than this are refused.")
     embed_batch_size: int = Field(32, ge=1, le=4096)
 
     # answering
@@ -107,7 +114,16 @@ class Settings(BaseSettings):
     translate: bool = Field(
         True, description="Put a question asked in another language than the passages into theirs (one model call)."
     )
-    history_turns: int = Field(6, ge=0, le=50, description="Past messages used for follow-ups.")
+    history_messages: int = Field(
+        6,
+        ge=0,
+        le=50,
+        # HISTORY_TURNS: its name until it was found to count messages, not turns; still read.
+        validation_alias=AliasChoices(
+            "history_messages", "CONVENTION_QA_HISTORY_MESSAGES", "history_turns", "CONVENTION_QA_HISTORY_TURNS"
+        ),
+        description="Past messages (questions and answers) used for follow-ups.",
+    )
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     prompts_dir: Path | None = Field(None, description="Prompt templates; default: prompts/.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
@@ -197,14 +213,9 @@ class Settings(BaseSettings):
     @property
     def answering(self) -> AnswerConfig:
         """The section of these settings the assistant is built from."""
-        return AnswerConfig(
-            k=self.top_k,
-            evidence_tokens=self.evidence_tokens,
-            history_turns=self.history_turns,
-            max_question_chars=self.max_question_chars,
-            strictness=self.strictness,
-            translate=self.translate,
-        )
+        named = {"k": "top_k"}  # an AnswerConfig field -> the setting it comes from, where the names differ
+        chosen = [f.name for f in fields(AnswerConfig) if f.name != "max_k"]
+        return AnswerConfig(**{name: getattr(self, named.get(name, name)) for name in chosen})
 
 
 def _default(name: str) -> int:
@@ -219,7 +230,7 @@ class AnswerConfig:
 
     k: int = _default("top_k")
     evidence_tokens: int = _default("evidence_tokens")
-    history_turns: int = _default("history_turns")
+    history_messages: int = _default("history_messages")
     max_question_chars: int = _default("max_question_chars")
     max_k: int = MAX_K
     strictness: str = "balanced"

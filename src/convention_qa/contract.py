@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 from pydantic.dataclasses import dataclass
 
+from convention_qa.text import Query, tokenize
+
 __all__ = [
     "AbstainReason",
     "Answer",
@@ -29,6 +31,7 @@ __all__ = [
     "ChunkMeta",
     "Citation",
     "Event",
+    "Exchange",
     "Final",
     "Hit",
     "Message",
@@ -88,6 +91,17 @@ class Hit(NamedTuple):
     similarity: float
 
 
+def _from_meta(name: str, kind: object) -> Any:
+    """A computed field of a Passage: the named value of its chunk's metadata (serialized with
+    the passage, typed ``kind`` in the API's schema)."""
+
+    def read(self: Passage) -> Any:
+        return getattr(self.meta, name)
+
+    read.__name__, read.__annotations__ = name, {"return": kind}
+    return computed_field(property(read))
+
+
 @dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with its scores; ``score`` is the fused one, in [0, 1]."""
@@ -98,31 +112,18 @@ class Passage:
     score: Rounded
     dense: Rounded = 0.0  # cosine similarity
     lexical: Rounded = 0.0  # BM25 score / best BM25 score of this query
+    # tokenize(text), as retrieval read it for BM25: the steps after it match words against these.
+    tokens: Annotated[frozenset[str], Field(exclude=True, repr=False)] = frozenset()
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def doc_id(self) -> str:
-        return self.meta.doc_id
+    def __post_init__(self) -> None:
+        if not self.tokens and self.text:  # a passage made by hand, not by the retriever
+            object.__setattr__(self, "tokens", frozenset(tokenize(self.text)))
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def title(self) -> str:
-        return self.meta.title
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def source(self) -> str | None:
-        return self.meta.source
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def start(self) -> int:
-        return self.meta.start
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def end(self) -> int:
-        return self.meta.end
+    doc_id = _from_meta("doc_id", str)
+    title = _from_meta("title", str)
+    source = _from_meta("source", str | None)
+    start = _from_meta("start", int)
+    end = _from_meta("end", int)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,14 @@ class Answer(BaseModel):
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """One past question and the answer it got, as a conversation keeps it."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class AnswerRequest:
     """A question ready to answer: checked, its language known, the answer language chosen.
 
@@ -209,6 +218,16 @@ class AnswerRequest:
     answer_language: str  # what the answer is written in
     k: int
     history: tuple[Message, ...] = ()
+    read: Query | None = None  # the question read once (tokens, anchors); made from the above if not given
+
+    def __post_init__(self) -> None:
+        if self.read is None:
+            object.__setattr__(self, "read", Query.read(self.question, self.question_language))
+
+    @property
+    def query(self) -> Query:
+        assert self.read is not None
+        return self.read
 
 
 @dataclass(frozen=True)

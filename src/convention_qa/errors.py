@@ -8,16 +8,20 @@ message as it is, without a traceback.
     ├── DocumentError      one input file cannot be ingested (empty, binary, too big, ...)
     ├── EmbedderError      the embedding model cannot be loaded
     ├── StoreError         the vector store is missing, unreachable or built differently
+    ├── ConversationError  the conversation database cannot be opened, migrated or written
     ├── ModelError         the chat model is not installed or its server cannot be reached
     ├── NotFoundError      a session, conversation or document that does not exist
-    └── QuestionError      the question is empty or too long
+    ├── QuestionError      the question is empty or too long
+    └── AccessError        the request's key is wrong or missing where one is required
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "ConfigError",
     "ConventionQAError",
+    "ConversationError",
     "DocumentError",
     "EmbedderError",
     "ModelError",
@@ -47,6 +51,10 @@ class StoreError(ConventionQAError):
     """The vector store is missing, unreachable, or was built with another embedder."""
 
 
+class ConversationError(ConventionQAError):
+    """The conversation database cannot be opened, migrated or written (not the vector store)."""
+
+
 class ModelError(ConventionQAError):
     """The chat model is not installed, or its server cannot be reached."""
 
@@ -57,3 +65,7 @@ class QuestionError(ConventionQAError):
 
 class NotFoundError(ConventionQAError):
     """What the request names (a session, a conversation, a document) does not exist."""
+
+
+class AccessError(ConventionQAError):
+    """The request's key is wrong, revoked, or missing where the server requires one."""

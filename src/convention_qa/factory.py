@@ -8,19 +8,22 @@ from dataclasses import dataclass, field
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from convention_qa.answering import Assistant
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.llm import make_chat_model
+from convention_qa.answering.policy import load_policy
+from convention_qa.answering.prompts import Prompts
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.answering.verdict import load_verdict
+from convention_qa.chat import Chat
 from convention_qa.config import Settings
-from convention_qa.conversations import ConversationStore, database_url, open_conversations
-from convention_qa.embeddings import make_embedder, model_id
+from convention_qa.conversations.database import database_url
+from convention_qa.conversations.memory import ChatMemory
+from convention_qa.conversations.store import ConversationStore, open_conversations
+from convention_qa.corpus.embeddings import make_embedder, model_id
+from convention_qa.corpus.index import Store, open_store
 from convention_qa.errors import StoreError
-from convention_qa.index import Store, open_store
-from convention_qa.llm import make_chat_model
-from convention_qa.policy import load_policy
-from convention_qa.prompts import Prompts
-from convention_qa.retrieval import Retriever
-from convention_qa.verdict import load_verdict
 
-__all__ = ["Factory", "answer_config"]
+__all__ = ["Factory", "answer_config", "backend_name", "exchanges_for"]
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Factory:
             return None
         return open_conversations(
             database_url(s.data_dir, s.database_url),
-            history_messages=max(2, s.history_turns),
+            history_exchanges=exchanges_for(s.history_messages),
             retention_days=s.retention_days,
         )
 
@@ -75,10 +78,24 @@ class Factory:
             config=s.answering,
         )
 
+    def chat(self, assistant: Assistant, memory: ChatMemory | None) -> Chat:
+        """Chat turns on this assistant, kept in ``memory``, each answer stored with what produced it."""
+        return Chat(assistant, memory, answer_config(self.settings, assistant))
+
+
+def exchanges_for(history_messages: int) -> int:
+    """How many past exchanges to keep so that ``history_messages`` messages can be read."""
+    return max(1, (history_messages + 1) // 2)
+
+
+def backend_name(settings: Settings, assistant: Assistant) -> str:
+    """The answer backend as reports and /health name it: ``extractive`` when there is no model."""
+    return "extractive" if assistant.chat_model is None else settings.llm
+
 
 def answer_config(settings: Settings, assistant: Assistant) -> dict[str, object]:
     """What produced an answer, stored with it: embedder, answer backend, prompts, policy."""
-    backend = "extractive" if assistant.chat_model is None else settings.llm
+    backend = backend_name(settings, assistant)
     return {
         "embedder": assistant.retriever.store.embedder_id,
         "llm": backend,

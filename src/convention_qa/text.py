@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
@@ -130,12 +131,28 @@ def anchors(text: str) -> set[str]:
     return numbers(text) | names
 
 
-_MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+# Citation markers, the one definition: "[3]", "[1, 2]", "[ 4 ]"; group 1 holds the numbers.
+MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+_MARKERS = re.compile(r"\s*" + MARKER.pattern)  # a marker with the space before it
+_SINGLE_MARKER = re.compile(r"\s*\[(\d+)\]")  # "[3]": one number, as resolved answers cite
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The numbers of the one-number markers ("[3]") in ``text``, in order."""
+    return [int(n) for n in _SINGLE_MARKER.findall(text)]
+
+
+def without_single_markers(text: str) -> str:
+    """``text`` without its one-number markers ("[3]") and the space before each."""
+    return _SINGLE_MARKER.sub("", text)
 
 
 def valid_text(text: str) -> str:
-    """``text`` as valid UTF-8: unpaired surrogates (from JSON or YAML escapes) become "?"."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """``text`` as valid Unicode: a lone surrogate (from a JSON, YAML or HTML escape) becomes
+    U+FFFD, the same number of characters, so spans stay exact."""
+    if text.isascii():
+        return text
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
 
 
 def words_of(text: str) -> set[str]:
@@ -165,3 +182,31 @@ def visible(text: str) -> bool:
     """Whether the text has a character a reader can see (not only spaces, controls such as NUL,
     or invisible format characters such as zero-width spaces)."""
     return any(c.isprintable() and not c.isspace() for c in text)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question (or a rewritten or translated one) read once: every step that matches its
+    words against passages, sentences or answers takes these, and none reads the text again."""
+
+    text: str
+    language: str  # how it is read: "id", "en", "vi" (or "und")
+    tokens: tuple[str, ...]  # tokenize(text), in order (BM25 counts repeats)
+    token_set: frozenset[str]
+    anchors: frozenset[str]  # numbers and capitalised names: match verbatim across languages
+    words: frozenset[str]  # folded words and numbers: where another text's anchors are looked up
+    numbers: frozenset[str]
+
+    @classmethod
+    def read(cls, text: str, language: str | None = None) -> Query:
+        """``text`` read in ``language`` (by default, the language it looks like)."""
+        tokens = tokenize(text)
+        return cls(
+            text=text,
+            language=language or guess_language(text),
+            tokens=tuple(tokens),
+            token_set=frozenset(tokens),
+            anchors=frozenset(anchors(text)),
+            words=frozenset(words_of(text)),
+            numbers=frozenset(numbers(text)),
+        )

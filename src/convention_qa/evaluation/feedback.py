@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from convention_qa.conversations import TurnRecord
-from convention_qa.evaluation.metrics import strip_citations
+from convention_qa.conversations.records import TurnRecord
+from convention_qa.text import without_single_markers
 
 __all__ = ["feedback_questions", "feedback_stats"]
 
@@ -37,7 +37,7 @@ def feedback_questions(turns: Sequence[TurnRecord]) -> tuple[list[dict[str, Any]
         if language in ("id", "en", "vi"):
             item["language"] = language
         if feedback.rating == "up":
-            expected = strip_citations(turn.answer).strip()
+            expected = without_single_markers(turn.answer).strip()
             if turn.abstained:
                 item.update(answerable=False)
                 tags.append("abstention-confirmed")

@@ -13,22 +13,18 @@ __all__ = [
     "exact_match",
     "normalize_answer",
     "percentile",
-    "strip_citations",
     "token_f1",
 ]
 
+from convention_qa.text import without_single_markers
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_CITATION = re.compile(r"\s*\[\d+\]")
 _PUNCT = set(string.punctuation) | set("“”‘’«»…–—")
-
-
-def strip_citations(text: str) -> str:
-    return _CITATION.sub("", text)
 
 
 def normalize_answer(text: str) -> str:
     """Lower case, no punctuation, no English articles, single spaces (as SQuAD's script)."""
-    text = strip_citations(text).lower()
+    text = without_single_markers(text).lower()
     text = "".join(ch if ch not in _PUNCT else " " for ch in text)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())

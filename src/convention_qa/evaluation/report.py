@@ -95,11 +95,7 @@ def _charts(summary: dict[str, Any], results: list[QuestionResult], out: Path) -
     ax.set_xlim(0, 1.08)
     ax.bar_label(bars, labels=[f"{v:.2f}" for v in values[::-1]], padding=3)
     ax.set_title(f"Quality metrics ({summary['questions']} questions)")
-    fig.tight_layout()
-    path = out / "metrics.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(fig, out / "metrics.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist([r.seconds for r in results], bins=30, color="#59a14f")
@@ -110,11 +106,7 @@ def _charts(summary: dict[str, Any], results: list[QuestionResult], out: Path) -
     ax.set_ylabel("questions")
     ax.legend()
     ax.set_title("Latency")
-    fig.tight_layout()
-    path = out / "latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(fig, out / "latency.png"))
 
     scored = [(r.confidence, bool(r.candidate_right)) for r in results if r.candidate and r.confidence is not None]
     if scored:
@@ -139,12 +131,18 @@ def _charts(summary: dict[str, Any], results: list[QuestionResult], out: Path) -
         right.set_xlim(0, 1)
         right.set_ylim(0, 1)
         right.set_title(f"Calibration of written answers (ECE {summary.get('ece_written') or 0:.3f})")
-        fig.tight_layout()
-        path = out / "selective.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(fig, out / "selective.png"))
     return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write a chart and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def write_report(out: Path, summary: dict[str, Any], results: list[QuestionResult], title: str) -> list[Path]:

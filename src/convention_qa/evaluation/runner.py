@@ -8,11 +8,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from convention_qa.answering import LANGUAGES, Assistant, Message
+from convention_qa.answering.assistant import Assistant
+from convention_qa.chat import Chat
+from convention_qa.conversations.memory import InMemoryChats
+from convention_qa.conversations.owners import LOCAL
 from convention_qa.evaluation.datasets import EvalQuestion
 from convention_qa.evaluation.metrics import contains_answer, exact_match, percentile, token_f1
 from convention_qa.evaluation.selective import calibration_error
-from convention_qa.text import answer_language
+from convention_qa.factory import exchanges_for
+from convention_qa.text import LANGUAGES, answer_language
 
 __all__ = ["QuestionResult", "evaluate", "is_right", "summarize"]
 
@@ -64,12 +68,15 @@ def is_right(text: str, q: EvalQuestion) -> bool:
 
 
 def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
-    history: list[Message] = []
-    for turn in q.turns:  # replay the conversation so follow-ups have their context
-        earlier = assistant.ask(turn, history, k=k)
-        history += [{"role": "user", "content": turn}, {"role": "assistant", "content": earlier.text}]
+    # One conversation per question, in memory, answered as any chat turn is.
+    chat = Chat(assistant, InMemoryChats(1, exchanges_for(assistant.config.history_messages)))
+    conversation: str | None = None
+    for earlier in q.turns:  # replay the conversation so follow-ups have their context
+        turn = chat.turn(earlier, LOCAL, conversation_id=conversation, k=k)
+        chat.answer(turn)
+        conversation = turn.conversation_id
     started = time.perf_counter()
-    answer = assistant.ask(q.question, history, k=k)
+    answer = chat.answer(chat.turn(q.question, LOCAL, conversation_id=conversation, k=k))
     seconds = time.perf_counter() - started
 
     top = assistant.retriever.retrieve(answer.query, 10)
@@ -86,18 +93,18 @@ def _run_one(assistant: Assistant, q: EvalQuestion, k: int) -> QuestionResult:
     wanted = q.lang if q.lang in LANGUAGES else answer.question_language
     return QuestionResult(
         qid=q.qid,
+        expected=expected,
         question=q.question,
+        exact_match=exact_match(answer.text, expected) if scored else 0.0,
         language=q.lang,
         answerable=q.answerable,
+        f1=token_f1(answer.text, expected) if scored else 0.0,
         answer=answer.text,
+        retrieved=ranked,
+        contains=contains_answer(answer.text, expected) if scored else 0.0,
         abstained=answer.abstained,
         gold=q.gold_pid,
-        expected=expected,
-        retrieved=ranked,
         hit_rank=hit_rank,
-        exact_match=exact_match(answer.text, expected) if scored else 0.0,
-        f1=token_f1(answer.text, expected) if scored else 0.0,
-        contains=contains_answer(answer.text, expected) if scored else 0.0,
         citations=len(answer.citations),
         correct_citations=correct,
         unsupported=len(answer.unsupported),

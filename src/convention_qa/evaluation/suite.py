@@ -11,11 +11,11 @@ import hashlib
 import random
 from pathlib import Path
 
-from convention_qa.answering import Assistant
+from convention_qa.answering.assistant import Assistant
+from convention_qa.corpus.ingest import ingest, ingest_lock
 from convention_qa.errors import ConfigError
 from convention_qa.evaluation.datasets import EvalPassage, EvalQuestion, load_question_set, write_corpus
 from convention_qa.factory import Factory
-from convention_qa.ingest import ingest, ingest_lock
 
 __all__ = ["prepare"]
 
