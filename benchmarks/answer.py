@@ -27,18 +27,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from convention_qa.answering.llm import load_llama
+from convention_qa.answering.retrieval import Retriever
 from convention_qa.config import Settings
 from convention_qa.contract import ChunkMeta
-from convention_qa.documents import load_article
-from convention_qa.embeddings import make_embedder, model_id
+from convention_qa.corpus.documents import load_article
+from convention_qa.corpus.embeddings import make_embedder, model_id
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.evaluation.datasets import read_question_file
 from convention_qa.evaluation.metrics import percentile
 from convention_qa.evaluation.suite import prepare
 from convention_qa.factory import Factory
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
-from convention_qa.llm import load_llama
-from convention_qa.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,14 +60,12 @@ def prompt_tokens(assistant: Any, answer: Any) -> int | None:
     model = getattr(assistant.chat_model, "inner", assistant.chat_model)
     if not hasattr(model, "_prompt") or not answer.passages:
         return None
-    from convention_qa.evidence import format_evidence, select_evidence
-    from convention_qa.text import LANGUAGES
+    from convention_qa.answering.evidence import format_evidence, select_evidence
+    from convention_qa.text import LANGUAGES, Query
 
-    reading = answer.translation or answer.query
     language = answer.passages[0].meta.language if answer.translation else answer.question_language
-    evidence = select_evidence(
-        reading, answer.passages, assistant.config.evidence_tokens, assistant.retriever.idf, language
-    )
+    reading = Query.read(answer.translation or answer.query, language)
+    evidence = select_evidence(reading, answer.passages, assistant.config.evidence_tokens, assistant.retriever.idf)
     values = {
         "evidence": format_evidence(evidence),
         "question": answer.question,
@@ -115,7 +113,7 @@ def bench_answers(set_path: Path, llm: str, count: int, seed: int, models_dir: P
 
 
 def bench_prompt_rate(models_dir: Path | None, data_dir: Path) -> None:
-    from convention_qa.llm import bundled_model_path
+    from convention_qa.answering.llm import bundled_model_path
 
     model = load_llama(str(bundled_model_path(models_dir or data_dir / "models")), 4096, os.cpu_count() or 2)
     words = load_article(ROOT / "corpus" / "hanoi-convention-high-level-session.md").text.split()

@@ -24,13 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import folds
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from convention_qa.policy import DEFAULT_POLICY_FILE, LogisticModel, Policy, Signals, feature_values
+from convention_qa.answering.policy import DEFAULT_POLICY_FILE, LogisticModel, Policy, feature_values
+from convention_qa.contract import Signals
 
 ROOT = Path(__file__).resolve().parent.parent
 WITH_REFUSAL = ("score", "margin", "same_language", "coverage", "coverage_any", "missing", "anchors", "log_refusal")
@@ -53,27 +59,16 @@ def matrix(rows: list[dict[str, Any]], features: tuple[str, ...]) -> np.ndarray:
     return np.array([[feature_values(Signals.from_dict(r["signals"]))[f] for f in features] for r in rows], dtype=float)
 
 
-def fit(
-    x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """L2-regularised logistic regression by Newton's method on standardised features, classes
-    weighted to count equally. Returns (coef, intercept, mean, scale)."""
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    z = np.hstack([np.ones((len(x), 1)), (x - mean) / scale])
-    weights = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    w = np.zeros(z.shape[1])
-    penalty = np.eye(z.shape[1]) * l2
-    penalty[0, 0] = 0.0
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -50, 50)))
-        gradient = z.T @ (weights * (p - y)) + penalty @ w
-        hessian = (z * (weights * p * (1 - p))[:, None]).T @ z + penalty
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w[1:], float(w[0]), mean, scale
+def _model() -> Any:
+    """L2-regularised logistic regression on standardised features, classes weighted to count equally."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000))
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """The fitted model as (coef, intercept, mean, scale): what policy.json stores."""
+    model = _model().fit(x, y)
+    scaler, regression = model.named_steps["standardscaler"], model.named_steps["logisticregression"]
+    return regression.coef_[0], float(regression.intercept_[0]), scaler.mean_, scaler.scale_
 
 
 def predict(x: np.ndarray, coef: np.ndarray, intercept: float, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -81,23 +76,12 @@ def predict(x: np.ndarray, coef: np.ndarray, intercept: float, mean: np.ndarray,
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    positives, negatives = scores[labels == 1], scores[labels == 0]
-    if not len(positives) or not len(negatives):
-        return None
-    greater = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
-    return float(greater / (len(positives) * len(negatives)))
+    return float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else None
 
 
-def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    order = list(range(len(y)))
-    random.Random(seed).shuffle(order)
-    out = np.zeros(len(y))
-    for k in range(folds):
-        test = np.array(order[k::folds])
-        train = np.setdiff1d(np.arange(len(y)), test)
-        coef, intercept, mean, scale = fit(x[train], y[train])
-        out[test] = predict(x[test], coef, intercept, mean, scale)
-    return out
+def cross_validated(x: np.ndarray, y: np.ndarray, wanted: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold P(answerable) for every row (stratified folds)."""
+    return np.asarray(cross_val_predict(_model(), x, y, cv=folds(y, wanted, seed), method="predict_proba")[:, 1])
 
 
 def rates(
@@ -131,7 +115,10 @@ def choose(p: np.ndarray, y: np.ndarray, sets: np.ndarray, min_answer_rate: floa
 def floors(rows: list[dict[str, Any]], margin: float) -> tuple[float, float]:
     same = [r["signals"]["score"] for r in rows if r["answerable"] and r["signals"]["same_language"]]
     cross = [r["signals"]["score"] for r in rows if r["answerable"] and not r["signals"]["same_language"]]
-    return round(min(same) - margin, 3), round(min(cross) - margin, 3)
+    if not same or not cross:
+        print("no answerable question", "in the passages' language" if not same else "across languages", "in the runs:",
+              "its floor is 0 (it stops nothing)")  # fmt: skip
+    return (round(min(same) - margin, 3) if same else 0.0), (round(min(cross) - margin, 3) if cross else 0.0)
 
 
 def off_corpus_check(eval_data: Path, policy: Policy) -> None:
@@ -139,9 +126,9 @@ def off_corpus_check(eval_data: Path, policy: Policy) -> None:
     import tempfile
 
     from convention_qa.config import Settings
+    from convention_qa.corpus.ingest import ingest
     from convention_qa.evaluation.datasets import read_jsonl_set
     from convention_qa.factory import Factory
-    from convention_qa.ingest import ingest
     from convention_qa.text import guess_language
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@
 
 For every training question, the sentence of its gold passage that shares most words with the
 question (where an answer, right or invented, is usually taken from) is measured against the question
-(:func:`convention_qa.support.measure_support`), and a logistic regression (scikit-learn)
+(:func:`convention_qa.answering.support.measure_support`), and a logistic regression (scikit-learn)
 learns P(the sentence answers the question). IDK-MRC's near misses are the negatives; TyDi QA
 and FacQA add answerable questions. Prints, per feature group, the 5-fold cross-validated ROC
 AUC on IDK-MRC train and the AUC on the dev splits' IDK-MRC, and the coefficients. ``--write``
@@ -22,16 +22,16 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _common import folds
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from convention_qa.chunking import split_sentences
+from convention_qa.answering.support import best_sentence, measure_support
+from convention_qa.answering.verdict import DEFAULT_VERDICT_FILE, SUPPORT_FEATURES
+from convention_qa.corpus.chunking import split_sentences
 from convention_qa.evaluation.datasets import read_jsonl_set
-from convention_qa.support import best_sentence, measure_support
-from convention_qa.text import tokenize
-from convention_qa.verdict import DEFAULT_VERDICT_FILE, SUPPORT_FEATURES
+from convention_qa.text import Query, tokenize
 
 SETS = ("idk_mrc_train", "tydiqa_id_train", "facqa_train")
 DEV = "idk_mrc_valid"
@@ -68,9 +68,10 @@ def examples(folder: Path, limit: int | None = None) -> tuple[list[Example], lis
         # The same rule for both classes: the sentence sharing most words with the question.
         # (Taking the gold answer's sentence for answerable questions only taught the model that
         # high coverage means a near miss: a bias of the selection, not of the questions.)
-        index = best_sentence(q.question, sentences, weight)
+        question = Query.read(q.question, "id")
+        index = best_sentence(question, sentences, weight)
         answer_tokens = frozenset(t for a in q.answers for t in tokenize(a))
-        signals = measure_support(q.question, sentences[index], passage, weight, exclude=answer_tokens)
+        signals = measure_support(question, sentences[index], passage, weight, exclude=answer_tokens)
         rows.append((signals.values(), signals.lacking))
         labels.append(int(q.answerable))
         groups.append(folder.name)
@@ -111,7 +112,7 @@ class Model:
 
 def cross_validated(x: np.ndarray, y: np.ndarray, n_numeric: int) -> np.ndarray:
     p = np.zeros(len(y))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
+    for train, test in folds(y).split(x, y):
         p[test] = Model(n_numeric).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
     return p
 

@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import folds
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from convention_qa.answering.linear import Linear
+from convention_qa.answering.verdict import ANSWER_FEATURES, DEFAULT_VERDICT_FILE, MODEL_FEATURES, NearMiss, Verdict
 from convention_qa.evaluation.selective import calibration_error, risk_coverage
-from convention_qa.verdict import ANSWER_FEATURES, DEFAULT_VERDICT_FILE, MODEL_FEATURES, Linear, NearMiss, Verdict
 
 TARGETS = {"strict": 0.8, "balanced": 0.7, "helpful": 0.6}  # pooled answered precision each point aims at
 
@@ -77,8 +79,7 @@ def as_linear(fitted: Any, features: tuple[str, ...]) -> Linear:
 
 
 def cv_auc(x: np.ndarray, y: np.ndarray) -> float:
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    p = cross_val_predict(regression(), x, y, cv=folds, method="predict_proba")[:, 1]
+    p = cross_val_predict(regression(), x, y, cv=folds(y), method="predict_proba")[:, 1]
     return float(roc_auc_score(y, p))
 
 

@@ -21,12 +21,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from convention_qa.chunking import split
 from convention_qa.config import Settings
-from convention_qa.documents import load_article
-from convention_qa.embeddings import make_embedder, model_id
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest, scan_corpus
+from convention_qa.contract import ChunkMeta
+from convention_qa.corpus.chunking import split
+from convention_qa.corpus.documents import load_article
+from convention_qa.corpus.embeddings import make_embedder, model_id
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest, scan_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus" / "hanoi-convention-high-level-session.md"
@@ -119,7 +120,7 @@ REOPEN = textwrap.dedent(
     import sys, time
     t0 = time.perf_counter()
     from convention_qa.config import Settings
-    from convention_qa.index import open_store
+    from convention_qa.corpus.index import open_store
     t1 = time.perf_counter()
     store = open_store(Settings(data_dir=sys.argv[1]), "bench/random-384")
     n = store.count()
@@ -138,11 +139,12 @@ def bench_reopen(chunks: int = 10_000, runs: int = 5) -> dict[str, float]:
         store = open_store(settings, "bench/random-384")
         rng = np.random.default_rng(0)
         for start in range(0, chunks, 1000):
-            vectors = rng.normal(size=(1000, 384)).astype("float32")
+            size = min(1000, chunks - start)
+            vectors = rng.normal(size=(size, 384)).astype("float32")
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            ids = [f"c{start + i}" for i in range(1000)]
-            metas = [{"doc_id": f"d{(start + i) // 5}", "doc_hash": "h", "n_chunks": 5} for i in range(1000)]
-            store.upsert(ids, ["text " * 100] * 1000, vectors.tolist(), metas)
+            ids = [f"c{start + i}" for i in range(size)]
+            metas = [ChunkMeta(doc_id=f"d{(start + i) // 5}", doc_hash="h", n_chunks=5) for i in range(size)]
+            store.upsert(ids, ["text " * 100] * size, vectors.tolist(), metas)
         del store
         imports, opens = [], []
         for _ in range(runs):

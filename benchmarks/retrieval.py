@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from convention_qa.answering.retrieval import Retriever
 from convention_qa.config import Settings
-from convention_qa.embeddings import make_embedder, model_id
+from convention_qa.corpus.embeddings import make_embedder, model_id
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
 from convention_qa.evaluation.datasets import EvalQuestion, read_jsonl_set, write_corpus
-from convention_qa.index import open_store
-from convention_qa.ingest import ingest
-from convention_qa.retrieval import Retriever
 
 Ranker = Callable[[str], list[str]]  # question -> ranked distinct doc ids
 
