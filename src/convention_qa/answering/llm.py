@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr, SecretStr
 
+from convention_qa.answering.model_cache import CachedChatModel
 from convention_qa.answering.prompts import NOT_FOUND
 from convention_qa.answering.streaming import Manager, StreamingChatModel
 from convention_qa.config import Settings
@@ -34,7 +35,6 @@ __all__ = [
     "bundled_model_path",
     "load_llama",
     "make_chat_model",
-    "refusal_probability",
 ]
 
 
@@ -258,38 +258,12 @@ class LocalChatModel(StreamingChatModel):
                 yield ChatGenerationChunk(message=AIMessageChunk(content=text[sent:]))
 
 
-def refusal_probability(model: BaseChatModel, messages: list[BaseMessage]) -> float | None:
-    """The model's probability of answering ``messages`` with NOT_FOUND, or None when it cannot say.
-
-    The bundled model reads it from its next-token distribution; an OpenAI-compatible server is
-    asked for the first token's top log-probabilities (servers without them give None, and the
-    answer policy then decides without this signal).
-    """
-    probe = getattr(model, "refusal_probability", None)
-    if callable(probe):
-        value = probe(messages)
-        return None if value is None else float(value)
-    if type(model).__name__ != "ChatOpenAI":
-        return None
-    try:
-        reply = model.bind(logprobs=True, top_logprobs=10, max_completion_tokens=1).invoke(messages)
-        top = reply.response_metadata["logprobs"]["content"][0]["top_logprobs"]
-    except Exception as exc:  # a server without log-probabilities; failures to answer surface later
-        log.info("no log-probabilities from the model server (%s); deciding without them", exc)
-        return None
-    import math
-
-    return sum(math.exp(t["logprob"]) for t in top if t["token"].strip() and NOT_FOUND.startswith(t["token"].strip()))
-
-
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
     """The chat model for the settings, or None for the extractive backend; its replies kept in
     ``llm_cache`` when that is set (see :mod:`convention_qa.answering.model_cache`)."""
     model = _make_chat_model(settings)
     if model is None or settings.llm_cache is None:
         return model
-    from convention_qa.answering.model_cache import CachedChatModel
-
     name = getattr(model, "model_path", None) or settings.llm_model or ""
     identity = f"{settings.llm}:{Path(name).name}:{settings.max_answer_tokens}"
     return CachedChatModel(inner=model, path=str(settings.llm_cache), identity=identity)

@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr
 
-from convention_qa.answering.streaming import Manager, StreamingChatModel
+from convention_qa.answering.streaming import Manager, StreamingChatModel, refusal_probability
 from convention_qa.errors import ConfigError
 
 __all__ = ["CachedChatModel"]
@@ -73,8 +73,6 @@ class CachedChatModel(StreamingChatModel):
             db.commit()
 
     def refusal_probability(self, messages: list[BaseMessage]) -> float | None:
-        from convention_qa.answering.llm import refusal_probability
-
         key = self._key("refusal", messages, None, {})
         cached = self._get(key)
         if cached is not None:

@@ -1,8 +1,10 @@
-"""The base of this package's LangChain chat models: each streams (``_stream``), and a whole reply
-is its stream joined."""
+"""What this package's LangChain chat models share: the base class (each streams, and a whole
+reply is its stream joined), and the probability that a model's reply is NOT_FOUND."""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +13,11 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-__all__ = ["Manager", "StreamingChatModel"]
+from convention_qa.answering.prompts import NOT_FOUND
+
+__all__ = ["Manager", "StreamingChatModel", "refusal_probability"]
+
+log = logging.getLogger(__name__)
 
 
 Manager = CallbackManagerForLLMRun | None
@@ -44,3 +50,25 @@ class StreamingChatModel(BaseChatModel):
     ) -> ChatResult:
         text = "".join(c.text for c in self._stream(messages, stop, run_manager, **kwargs))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def refusal_probability(model: BaseChatModel, messages: list[BaseMessage]) -> float | None:
+    """The model's probability of answering ``messages`` with NOT_FOUND, or None when it cannot say.
+
+    The bundled model reads it from its next-token distribution; an OpenAI-compatible server is
+    asked for the first token's top log-probabilities (servers without them give None, and the
+    answer policy then decides without this signal).
+    """
+    probe = getattr(model, "refusal_probability", None)
+    if callable(probe):
+        value = probe(messages)
+        return None if value is None else float(value)
+    if type(model).__name__ != "ChatOpenAI":
+        return None
+    try:
+        reply = model.bind(logprobs=True, top_logprobs=10, max_completion_tokens=1).invoke(messages)
+        top = reply.response_metadata["logprobs"]["content"][0]["top_logprobs"]
+    except Exception as exc:  # a server without log-probabilities; failures to answer surface later
+        log.info("no log-probabilities from the model server (%s); deciding without them", exc)
+        return None
+    return sum(math.exp(t["logprob"]) for t in top if t["token"].strip() and NOT_FOUND.startswith(t["token"].strip()))

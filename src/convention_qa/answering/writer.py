@@ -14,8 +14,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from convention_qa.answering.evidence import Evidence
 from convention_qa.answering.grounding import answer_problem, is_refusal
-from convention_qa.answering.llm import refusal_probability
 from convention_qa.answering.prompts import Prompts
+from convention_qa.answering.streaming import refusal_probability
 from convention_qa.contract import Message, Repair
 from convention_qa.errors import ConventionQAError, ModelError
 from convention_qa.text import LANGUAGES, Query, strip_markers
