@@ -96,16 +96,20 @@ class Chat:
     def _keep(self, turn: ChatTurn, answer: Answer) -> None:
         if self.memory is None:
             return
-        question = turn.request.question
         try:
-            try:
-                if turn.conversation_id is not None:
-                    turn.answer_id = self.memory.record(turn.conversation_id, question, answer, self.config, turn.owner)
-                    return
-            except NotFoundError:  # deleted while the answer was written: keep it in a new one
-                pass
-            turn.conversation_id = self.memory.start(question, turn.owner)
-            turn.answer_id = self.memory.record(turn.conversation_id, question, answer, self.config, turn.owner)
+            turn.answer_id = self._record(self.memory, turn, answer)
         except ConversationError as exc:
             log.warning("could not keep the answer: %s", exc)
             turn.unsaved = str(exc)
+
+    def _record(self, memory: ChatMemory, turn: ChatTurn, answer: Answer) -> str | None:
+        """Keep the exchange in its conversation, or in a new one when it has none (or it was
+        deleted while the answer was written); the answer's id."""
+        question = turn.request.question
+        if turn.conversation_id is not None:
+            try:
+                return memory.record(turn.conversation_id, question, answer, self.config, turn.owner)
+            except NotFoundError:
+                pass
+        turn.conversation_id = memory.start(question, turn.owner)
+        return memory.record(turn.conversation_id, question, answer, self.config, turn.owner)
