@@ -40,8 +40,11 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     return Retriever(store, embedder)
 
 
-def make(retriever: Retriever, model: object = None, **config: int) -> Assistant:
-    return Assistant(retriever, model, config=AnswerConfig(**config))  # type: ignore[arg-type]
+FREE = AnswerConfig(reader="free")  # this module tests the free reader; tests/test_focused.py the focused one
+
+
+def make(retriever: Retriever, model: object = None, **config: object) -> Assistant:
+    return Assistant(retriever, model, config=AnswerConfig(reader="free", **config))  # type: ignore[arg-type]
 
 
 def stream(assistant: Assistant, question: str) -> list[Event]:
@@ -115,14 +118,16 @@ def _judge_by_support(threshold: float = 0.5) -> Verdict:
 
 def test_near_miss_whose_focus_word_is_missing_from_the_answer_sentence_abstains(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["69 negara [1]."])
-    assistant = Assistant(retriever, model, verdict=_judge_by_support())
+    assistant = Assistant(retriever, model, verdict=_judge_by_support(), config=FREE)
     events = stream(assistant, "Berapa negara yang telah meratifikasi Konvensi Hanoi?")
     answer = events[-1].answer  # type: ignore[union-attr]
     assert answer.abstained and answer.abstain_reason == "unsure" and answer.citations == []
     assert answer.withheld and "69" in answer.withheld, "the written answer is kept for evaluation only"
     assert not any(isinstance(e, Token) and "69" in e.text for e in events), "a withheld answer is never shown"
     assert answer.check and "ratifikasi" in answer.check["lacking"], "the focus word the passage lacks"
-    signed = Assistant(retriever, ScriptedChatModel(replies=["69 negara [1]."]), verdict=_judge_by_support())
+    signed = Assistant(
+        retriever, ScriptedChatModel(replies=["69 negara [1]."]), verdict=_judge_by_support(), config=FREE
+    )
     answer = signed.ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert not answer.abstained and "69" in answer.text
     assert answer.confidence is not None and answer.confidence >= 0.5
@@ -137,7 +142,7 @@ def test_without_a_verdict_every_written_answer_is_given(retriever: Retriever) -
 def test_cross_language_near_miss_abstains(retriever: Retriever) -> None:
     def ask(question: str, translation: str) -> Answer:
         model = ScriptedChatModel(replies=[translation, "69 countries [1]."])
-        answer = Assistant(retriever, model, verdict=_judge_by_support()).ask(question)
+        answer = Assistant(retriever, model, verdict=_judge_by_support(), config=FREE).ask(question)
         assert answer.translation == translation, "the question is read in the passages' language"
         assert "Translate this question into Indonesian" in str(model.prompts[0][0].content)
         return answer
@@ -204,7 +209,7 @@ def test_model_saying_not_found_is_an_abstention_in_the_question_language(
 
 def test_off_corpus_question_abstains_without_asking_the_model(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["Invented answer [1]."])
-    assistant = Assistant(retriever, model, policy=Policy(floor_same=0.99, floor_cross=0.99))
+    assistant = Assistant(retriever, model, policy=Policy(floor_same=0.99, floor_cross=0.99), config=FREE)
     answer = assistant.ask("Siapa pemenang piala dunia 2022?")
     assert answer.abstained and answer.abstain_reason == "off-corpus"
     assert model.prompts == [] and model.probes == [], "no model call for a clearly off-corpus question"
@@ -323,7 +328,9 @@ def test_answer_checks(answer: str, question: str, language: str, problem: str |
 
 def test_model_refusal_stands(retriever: Retriever) -> None:
     model = ScriptedChatModel(replies=["NOT_FOUND", "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."])
-    answer = Assistant(retriever, model, policy=Policy()).ask("Berapa negara yang meratifikasi Konvensi Hanoi?")
+    answer = Assistant(retriever, model, policy=Policy(), config=FREE).ask(
+        "Berapa negara yang meratifikasi Konvensi Hanoi?"
+    )
     assert answer.abstained and answer.abstain_reason == "model" and len(model.prompts) == 1, "no retry"
 
 

@@ -111,6 +111,17 @@ class Settings(BaseSettings):
         "the answer check), a number between 0 and 1 (the minimum probability that the answer is right), "
         "or off (give every answer; for measuring).",
     )
+    operating_points: Path | None = Field(
+        None,
+        description="The focused reader's operating points (strictness -> minimum confidence), a JSON file "
+        "written by `convention-qa calibrate`; default: the points shipped for the bundled model "
+        "(and, without a model, for the extractive backend).",
+    )
+    reader: Literal["focused", "free"] = Field(
+        "focused",
+        description="focused: the model chooses among the best-ranked sentences and copies the answer; "
+        "free: the model writes the answer from evidence passages (the earlier reader).",
+    )
     translate: bool = Field(
         True, description="Put a question asked in another language than the passages into theirs (one model call)."
     )
@@ -235,6 +246,7 @@ class AnswerConfig:
     max_k: int = MAX_K
     strictness: str = "balanced"
     translate: bool = True
+    reader: str = "focused"
 
 
 def get_settings(**overrides: object) -> Settings:

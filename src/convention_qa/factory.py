@@ -10,6 +10,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from convention_qa.answering.assistant import Assistant
 from convention_qa.answering.llm import make_chat_model
+from convention_qa.answering.points import operating_points
 from convention_qa.answering.policy import load_policy
 from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.retrieval import Retriever
@@ -69,12 +70,14 @@ class Factory:
                 f"(data directory {self.settings.data_dir})"
             )
         s = self.settings
+        chat_model = self.make_chat_model(s)
         return Assistant(
             retriever=Retriever(store, self.embedder()),
-            chat_model=self.make_chat_model(s),
+            chat_model=chat_model,
             prompts=Prompts(s.prompts_dir) if s.prompts_dir else Prompts(),
             policy=load_policy(s.policy),
             verdict=load_verdict(),
+            points=operating_points(s.operating_points, extractive=chat_model is None),
             config=s.answering,
         )
 

@@ -16,15 +16,20 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from convention_qa.answering.evidence import format_evidence, merge_evidence, resolve_citations, select_evidence
 from convention_qa.answering.extract import Extractor, cite_source
 from convention_qa.answering.grounding import is_refusal
+from convention_qa.answering.pipeline import Pipeline
 from convention_qa.answering.policy import Policy, measure
 from convention_qa.answering.prompts import Prompts
+from convention_qa.answering.ranking import SentenceRanker
+from convention_qa.answering.reader import Reader
 from convention_qa.answering.retrieval import Retriever
+from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve
 from convention_qa.answering.verdict import Verdict, check_answer
 from convention_qa.answering.writer import Writer
 from convention_qa.config import AnswerConfig
@@ -57,6 +62,9 @@ class Assistant:
     prompts: Prompts = field(default_factory=Prompts)
     policy: Policy | None = None  # its off-corpus floors refuse before the model; None: no floors
     verdict: Verdict | None = None  # decides on the written answer; None: give every answer
+    # The focused reader's operating points (strictness -> minimum confidence; see
+    # ``operating_points``); None: give every answer.
+    points: dict[str, float] | None = None
     config: AnswerConfig = field(default_factory=AnswerConfig)
     min_extractive_overlap: float = 0.34
     min_extractive_similarity: float = 0.79  # cross-language extraction: embedder similarity
@@ -64,6 +72,15 @@ class Assistant:
     def __post_init__(self) -> None:
         self._writer = Writer(self.chat_model, self.prompts)
         self._extract = Extractor(self.retriever, self.min_extractive_overlap, self.min_extractive_similarity)
+        self.pipeline = Pipeline(
+            Condense(),
+            Retrieve(self.retriever, self.policy),
+            Rank(SentenceRanker(self.retriever.embedder, self.retriever.idf)),
+            Read(Reader(self.chat_model, self.prompts)),
+            Check(self.points or {}),
+            Cite(),
+            strictness=self.config.strictness if self.points is not None else "off",
+        )
 
     # -- public ---------------------------------------------------------------------------
 
@@ -108,6 +125,11 @@ class Assistant:
         """``answer(request(...))``: for callers that hold a plain question."""
         return self.answer(self.request(question, history, k=k, language=language))
 
+    def runnable(self) -> Any:
+        """The focused pipeline as a LangChain ``Runnable`` (AnswerRequest in, Answer out), for
+        ``invoke``/``batch`` from LangChain code; callbacks and tracers see the run."""
+        return self.pipeline.as_runnable(ABSTAIN_TEXT)
+
     def answer(self, request: AnswerRequest) -> Answer:
         for event in self.stream(request):
             if isinstance(event, Final):
@@ -120,6 +142,9 @@ class Assistant:
         The answer is held until it has been checked: answers are short, and a user should not
         see a wrong answer appear and then be taken back.
         """
+        if self.config.reader == "focused":
+            yield from self.pipeline.stream(request, ABSTAIN_TEXT)
+            return
         asking = request.query  # the question as asked, read once
         question, asked, lang, k = request.question, request.question_language, request.answer_language, request.k
         timings: dict[str, float] = {}

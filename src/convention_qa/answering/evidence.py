@@ -18,7 +18,7 @@ from convention_qa.contract import Citation, Passage
 from convention_qa.corpus.chunking import split_sentences
 from convention_qa.text import MARKER, Query, cited_numbers, tokenize, without_single_markers, words_of
 
-__all__ = ["Citation", "Evidence", "format_evidence", "resolve_citations", "select_evidence"]
+__all__ = ["Citation", "Evidence", "citation", "format_evidence", "resolve_citations", "select_evidence"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def resolve_citations(
                 if s not in supporting[n]:
                     supporting[n].append(s)
         rebuilt.append(sentence)
-    citations = [_citation(by_n[n], supporting[n]) for n in order]
+    citations = [citation(by_n[n], supporting[n]) for n in order]
     return " ".join(rebuilt), citations, unsupported
 
 
@@ -201,7 +201,7 @@ def append_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]"
 
 
-def _citation(item: Evidence, supporting: list[str]) -> Citation:
+def citation(item: Evidence, supporting: list[str]) -> Citation:
     meta = item.passage.meta
     return Citation(
         n=item.n,

@@ -177,10 +177,17 @@ class LocalChatModel(StreamingChatModel):
         return tokens, [s for s in stops if s]
 
     def refusal_probability(self, messages: list[BaseMessage]) -> float:
-        """The probability that the reply to ``messages`` starts the way NOT_FOUND does.
+        """The probability that the reply to ``messages`` starts the way NOT_FOUND does."""
+        return sum(self.choice_probabilities(messages, [NOT_FOUND, " " + NOT_FOUND], merge=True).values())
+
+    def choice_probabilities(
+        self, messages: list[BaseMessage], options: list[str], *, merge: bool = False
+    ) -> dict[str, float]:
+        """The probability that the reply to ``messages`` starts with each option's first token.
 
         Reads the next-token distribution after the prompt. The prompt stays in llama.cpp's cache,
-        so the answer that follows (same messages) costs no second prompt evaluation.
+        so the answer that follows (same messages) costs no second prompt evaluation. ``merge``:
+        options that share a first token count it once (under the first of them).
         """
         import llama_cpp
         import numpy as np
@@ -188,7 +195,6 @@ class LocalChatModel(StreamingChatModel):
         with self._lock:
             llama = self._model()
             tokens, _ = self._prompt(messages)
-            first = {llama.tokenize(v.encode(), add_bos=False, special=False)[0] for v in (NOT_FOUND, " " + NOT_FOUND)}
             cached = 0
             for have, want in zip(llama.eval_tokens, tokens, strict=False):
                 if have != want:
@@ -199,7 +205,16 @@ class LocalChatModel(StreamingChatModel):
             pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
             logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),)).astype(np.float64)
             probabilities = np.exp(logits - logits.max())
-            return float(probabilities[list(first)].sum() / probabilities.sum())
+            probabilities /= probabilities.sum()
+            found: dict[str, float] = {}
+            seen: set[int] = set()
+            for option in options:
+                first = llama.tokenize(option.encode(), add_bos=False, special=False)[0]
+                if merge and first in seen:
+                    continue
+                seen.add(first)
+                found[option] = float(probabilities[first])
+            return found
 
     def _chunks(
         self, messages: list[BaseMessage], stop: list[str] | None, run_manager: Manager, kwargs: dict[str, Any]

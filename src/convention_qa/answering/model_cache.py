@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import PrivateAttr
 
-from convention_qa.answering.streaming import Manager, StreamingChatModel, refusal_probability
+from convention_qa.answering.streaming import Manager, StreamingChatModel, choice_probabilities, refusal_probability
 from convention_qa.errors import ConfigError
 
 __all__ = ["CachedChatModel"]
@@ -78,6 +78,15 @@ class CachedChatModel(StreamingChatModel):
         if cached is not None:
             return None if cached["p"] is None else float(cached["p"])
         value = refusal_probability(self.inner, messages)
+        self._put(key, {"p": value})
+        return value
+
+    def choice_probabilities(self, messages: list[BaseMessage], options: list[str]) -> dict[str, float] | None:
+        key = self._key("choice", messages, None, {"options": options})
+        cached = self._get(key)
+        if cached is not None:
+            return None if cached["p"] is None else {k: float(v) for k, v in cached["p"].items()}
+        value = choice_probabilities(self.inner, messages, options)
         self._put(key, {"p": value})
         return value
 

@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from convention_qa.answering.prompts import NOT_FOUND
 
-__all__ = ["Manager", "StreamingChatModel", "refusal_probability"]
+__all__ = ["Manager", "StreamingChatModel", "choice_probabilities", "refusal_probability"]
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +72,32 @@ def refusal_probability(model: BaseChatModel, messages: list[BaseMessage]) -> fl
         log.info("no log-probabilities from the model server (%s); deciding without them", exc)
         return None
     return sum(math.exp(t["logprob"]) for t in top if t["token"].strip() and NOT_FOUND.startswith(t["token"].strip()))
+
+
+def choice_probabilities(
+    model: BaseChatModel, messages: list[BaseMessage], options: list[str]
+) -> dict[str, float] | None:
+    """The model's probability of starting its reply to ``messages`` with each of ``options``
+    (single tokens, such as the digits of a numbered choice), or None when it cannot say.
+
+    The bundled model reads its next-token distribution; an OpenAI-compatible server is asked for
+    the first token's top log-probabilities (an option not among them gets 0).
+    """
+    probe = getattr(model, "choice_probabilities", None)
+    if callable(probe):
+        value = probe(messages, options)
+        return None if value is None else {k: float(v) for k, v in value.items()}
+    if type(model).__name__ != "ChatOpenAI":
+        return None
+    try:
+        reply = model.bind(logprobs=True, top_logprobs=20, max_completion_tokens=1).invoke(messages)
+        top = reply.response_metadata["logprobs"]["content"][0]["top_logprobs"]
+    except Exception as exc:  # a server without log-probabilities
+        log.info("no log-probabilities from the model server (%s); choosing without them", exc)
+        return None
+    found = dict.fromkeys(options, 0.0)
+    for item in top:
+        token = str(item["token"]).strip()
+        if token in found:
+            found[token] += math.exp(item["logprob"])
+    return found

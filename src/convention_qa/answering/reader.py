@@ -1,0 +1,293 @@
+"""The focused reader: choose the sentence that answers, then copy the answer from it.
+
+The model sees only the few best-ranked sentences, numbered, and replies ``N | words``: the
+number of the sentence that states the answer and the shortest exact words of it that answer,
+or ``0`` when none does. A small model is better at choosing among few options than at writing
+freely, and the choice comes with a confidence: the probability the model gives each number as
+the first token of its reply (``0`` is NONE). The words it copies are then found in the chosen
+sentence (an answer that is not there is no answer), and, when the question was asked in
+another language than the sentence's and the words are more than names and numbers, phrased in
+the language asked by one short model call whose output is checked.
+
+Without a model (the extractive backend), the best-ranked sentence is the answer, with the
+ranking's score as its confidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from convention_qa.answering.prompts import NOT_FOUND, Prompts
+from convention_qa.answering.ranking import RankedSentence
+from convention_qa.answering.streaming import choice_probabilities
+from convention_qa.errors import ConventionQAError, ModelError
+from convention_qa.text import LANGUAGES, Query, guess_language, numbers, strip_markers
+
+__all__ = ["Reader", "Reading", "checked_translation", "copy_span"]
+
+log = logging.getLogger(__name__)
+
+_REPLY = re.compile(
+    r"^\s*(?:reply\s*:\s*)?\[?(\d{1,2})\]?\s*(?:(?:[|:)\-–]|\.(?!\d))\s*(.*))?$", re.IGNORECASE | re.DOTALL
+)
+_REPLY_TOKENS = 48  # "N | words": a line
+_PHRASE_TOKENS = 40
+# What a model writes before a translation instead of one ("Here is the translation:", "Berikut
+# adalah ...", "Dưới đây là ..."): such a reply is refused, never used.
+_PREAMBLE = re.compile(
+    r"^(here is|here's|the translation|translation|translated|berikut|ini adalah|terjemahan|"
+    r"dưới đây|đây là|bản dịch|sure|certainly|of course)\b|:\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Reading:
+    """What the reader decided."""
+
+    shown: list[RankedSentence]  # the numbered sentences the reader saw, [1] first
+    choice: int | None = None  # 1-based; None: no sentence states the answer
+    span: str = ""  # the answer as copied from the chosen sentence
+    answer: str = ""  # the span in the language asked ('' when there is none)
+    confidence: float | None = None  # the choice's probability among the numbers shown and 0
+    score: float | None = None  # what the check compares: the confidence, or without a model the ranking score
+    none_probability: float | None = None
+    raw: str = ""  # the model's reply
+    problem: str | None = None  # why a reply was not usable: "not-copied", "unreadable"
+    phrased: bool = False  # the span was put into the language asked
+
+    @property
+    def sentence(self) -> RankedSentence | None:
+        return self.shown[self.choice - 1] if self.choice else None
+
+    def to_dict(self) -> dict[str, object]:
+        chosen = self.sentence
+        return {
+            "stage": "read",
+            "choice": self.choice,
+            "confidence": self.confidence,
+            "score": self.score,
+            "none_probability": self.none_probability,
+            "span": self.span,
+            "phrased": self.phrased,
+            "raw": self.raw,
+            "problem": self.problem,
+            "sentence": chosen.text if chosen else None,
+            "sentence_score": chosen.score if chosen else None,
+            "top_score": self.shown[0].score if self.shown else None,
+            "shown": [s.text[:300] for s in self.shown],
+        }
+
+
+@dataclass
+class Reader:
+    """``run(question, sentences, language)`` -> :class:`Reading`. ``chat_model`` None: extractive."""
+
+    chat_model: BaseChatModel | None
+    prompts: Prompts = field(default_factory=Prompts)
+    shown: int = 4  # sentences the model reads, at most
+    budget_chars: int = 900  # ... and their length: about 250 prompt tokens (at least two sentences)
+
+    def focus(self, sentences: list[RankedSentence]) -> list[RankedSentence]:
+        """The best sentences, as many as the reader reads and its budget holds."""
+        shown: list[RankedSentence] = []
+        used = 0
+        for sentence in sentences[: self.shown]:
+            if len(shown) >= 2 and used + len(sentence.text) > self.budget_chars:
+                break
+            shown.append(sentence)
+            used += len(sentence.text)
+        return shown
+
+    def messages(self, question: Query, shown: list[RankedSentence], context: str = "") -> list[BaseMessage]:
+        numbered = "\n".join(f"[{i}] {s.text}" for i, s in enumerate(shown, start=1))
+        note = f"Earlier question: {context}\n" if context else ""
+        prompt = self.prompts.render("read", sentences=numbered, context=note, question=question.text)
+        return [SystemMessage(self.prompts.render("read_system")), HumanMessage(prompt)]
+
+    def run(self, question: Query, sentences: list[RankedSentence], language: str, context: str = "") -> Reading:
+        shown = self.focus(sentences)
+        reading = Reading(shown)
+        if not shown:
+            return reading
+        if self.chat_model is None:
+            reading.choice, reading.span, reading.answer = 1, shown[0].text, shown[0].text
+            reading.score = shown[0].score  # a ranking score, not a probability: no confidence is claimed
+            return reading
+        messages = self.messages(question, shown, context)
+        options = [str(n) for n in range(len(shown) + 1)]
+        probabilities = self._choices(messages, options)
+        reading.raw = self._reply(messages)
+        refused = reading.raw.strip().upper().startswith(NOT_FOUND)
+        parsed = None if refused else _REPLY.match(reading.raw)
+        if probabilities:
+            total = sum(probabilities.values()) or 1.0
+            reading.none_probability = probabilities.get("0", 0.0) / total
+        if parsed:
+            number, words = int(parsed.group(1)), parsed.group(2) or ""
+        elif not refused:
+            # Not in the "N | words" form (a bigger model behind a server may answer freely):
+            # the words are looked up in the sentences shown, and the one that holds them chosen.
+            number, words = _holder(strip_markers(reading.raw), shown), strip_markers(reading.raw)
+        else:
+            number, words = 0, ""
+        if not 1 <= number <= len(shown):
+            reading.problem = "unreadable" if not parsed and not refused and reading.raw.strip() else None
+            return reading  # 0 (or a number not shown): no sentence states the answer
+        if probabilities:
+            reading.confidence = probabilities.get(str(number), 0.0) / (sum(probabilities.values()) or 1.0)
+            reading.score = reading.confidence
+        reading.choice = number
+        chosen = shown[number - 1]
+        span = copy_span(words.strip().splitlines()[0] if words.strip() else "", chosen.text)
+        if span is None:
+            reading.problem = "not-copied"
+            return reading
+        reading.span = reading.answer = span
+        source = chosen.language or guess_language(chosen.text)
+        if language != source and _needs_phrasing(span):
+            phrased = self._phrase(span, source, language)
+            if phrased:
+                reading.answer, reading.phrased = phrased, True
+        return reading
+
+    def _choices(self, messages: list[BaseMessage], options: list[str]) -> dict[str, float] | None:
+        assert self.chat_model is not None
+        try:
+            return choice_probabilities(self.chat_model, messages, options)
+        except ConventionQAError:
+            raise
+        except Exception as exc:
+            raise _model_error(exc) from None
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        assert self.chat_model is not None
+        try:
+            reply = self.chat_model.invoke(messages, stop=["\n"], max_tokens=_REPLY_TOKENS)
+        except ConventionQAError:
+            raise
+        except Exception as exc:
+            raise _model_error(exc) from None
+        return str(reply.content).strip()
+
+    def _phrase(self, span: str, source: str, language: str) -> str:
+        assert self.chat_model is not None
+        prompt = self.prompts.render(
+            "phrase",
+            answer=span,
+            source=LANGUAGES.get(source, source),
+            language=LANGUAGES.get(language, language),
+        )
+        try:
+            reply = self.chat_model.invoke([HumanMessage(prompt)], stop=["\n"], max_tokens=_PHRASE_TOKENS)
+        except ConventionQAError:
+            raise
+        except Exception as exc:
+            log.warning("phrasing the answer failed (%s); giving it as the sentence writes it", exc)
+            return ""
+        return checked_translation(str(reply.content), span, language)
+
+
+def checked_translation(reply: str, original: str, language: str) -> str:
+    """``reply`` as a translation of ``original`` into ``language``, or '' when it is not one: empty,
+    a preamble ("Here is the translation:"), far longer than the original, missing one of its
+    numbers, NOT_FOUND, or plainly in another language."""
+    text = reply.strip().strip('"“”').strip()
+    if not text or NOT_FOUND in text or _PREAMBLE.search(text):
+        return ""
+    if len(text) > 3 * len(original) + 40:
+        return ""
+    if not numbers(original) <= numbers(text):
+        return ""
+    seen = guess_language(text)
+    if seen in LANGUAGES and seen != language and len(text.split()) >= 3:
+        return ""
+    return text
+
+
+def copy_span(answer: str, sentence: str) -> str | None:
+    """The words of ``sentence`` that ``answer`` copies, as the sentence writes them; None when the
+    answer is not taken from it (its words match no stretch of the sentence by token F1 of 0.5)."""
+    wanted = answer.strip().strip("\"'“”").rstrip(".;,").strip()
+    if not wanted:
+        return None
+    at = sentence.lower().find(wanted.lower())
+    if at >= 0:
+        return sentence[at : at + len(wanted)]
+    target = normalize_answer(wanted).split()
+    if not target:
+        return None
+    words = list(re.finditer(r"\S+", sentence))
+    if len(target) <= 2 and target[0] in _NUMBER_WORDS:
+        # "5" for a sentence that writes "lima benua": the model put the number in digits
+        spelled = _NUMBER_WORDS[target[0]]
+        for i, word in enumerate(words):
+            if normalize_answer(word.group()) in spelled:
+                end = i + 1 if i + 1 < len(words) and words[i + 1].group().isalpha() else i
+                return sentence[word.start() : words[end].end()].strip(" ,.;:()\"'")
+    normalized = [normalize_answer(w.group()) for w in words]
+    best, best_f1 = None, 0.0
+    for i in range(len(words)):
+        for j in range(i, min(len(words), i + len(target) + 4)):
+            window = [t for t in normalized[i : j + 1] if t]
+            shared = sum(min(window.count(t), target.count(t)) for t in set(target))
+            if not shared:
+                continue
+            precision, recall = shared / len(window), shared / len(target)
+            f1 = 2 * precision * recall / (precision + recall)
+            if f1 > best_f1:
+                best, best_f1 = (i, j), f1
+    if best is None or best_f1 < 0.5:
+        return None
+    return sentence[words[best[0]].start() : words[best[1]].end()].strip(" ,.;:()\"'")
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, word characters only, single spaces: how copied words are compared."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+_NUMBER_WORDS = {
+    str(n): set(names.split())
+    for n, names in enumerate(
+        [
+            "nol zero không",
+            "satu one một",
+            "dua two hai",
+            "tiga three ba",
+            "empat four bốn",
+            "lima five năm",
+            "enam six sáu",
+            "tujuh seven bảy",
+            "delapan eight tám",
+            "sembilan nine chín",
+            "sepuluh ten mười",
+        ]
+    )
+}
+
+
+def _holder(words: str, shown: list[RankedSentence]) -> int:
+    """The number of the shown sentence the words are copied from (0: none)."""
+    for n, sentence in enumerate(shown, start=1):
+        if words.strip() and copy_span(words, sentence.text) is not None:
+            return n
+    return 0
+
+
+def _needs_phrasing(span: str) -> bool:
+    """Whether a span holds words to translate (not only names and numbers)."""
+    return any(w.isalpha() and w.islower() and len(w) >= 3 for w in re.findall(r"\w+", span))
+
+
+def _model_error(exc: Exception) -> ModelError:
+    return ModelError(
+        f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
+        "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
+        "CONVENTION_QA_LLM=extractive to answer without a model"
+    )

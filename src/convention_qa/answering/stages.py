@@ -1,0 +1,149 @@
+"""The stages of the focused answer, each one class with one ``run()`` that takes and returns
+typed values. :mod:`convention_qa.answering.pipeline` lists their order.
+
+- :class:`Condense`: a follow-up read with the question it follows, by rule (no model call);
+- :class:`Retrieve`: the best passages; none close enough is an off-corpus refusal;
+- :class:`Rank`: the passages' sentences, best first (:mod:`convention_qa.answering.ranking`);
+- :class:`Read`: choose the sentence that answers and copy the answer (:mod:`convention_qa.answering.reader`);
+- :class:`Check`: give the answer only when the choice is confident enough;
+- :class:`Cite`: the answer with its citation, pointing at the sentence it was copied from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from convention_qa.answering.evidence import Evidence, citation
+from convention_qa.answering.policy import Policy
+from convention_qa.answering.ranking import RankedSentence, SentenceRanker
+from convention_qa.answering.reader import Reader, Reading
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.contract import AbstainReason, AnswerRequest, Citation, Passage
+from convention_qa.text import Query, strip_markers
+
+__all__ = ["Check", "Cite", "Condense", "Focus", "Rank", "Read", "Retrieve", "looks_like_follow_up"]
+
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
+    r"itu|tersebut|ini|dia|ia|beliau|mereka|nya|sana|"
+    r"nó|đó|ấy|này|họ|ông|bà)\b|^(and|dan|và|lalu|terus|then|so|also|juga|còn)\b|\w+nya\b",
+    re.IGNORECASE,
+)
+_CONTEXT_CHARS = 300  # of the earlier question a follow-up is read with
+
+
+def looks_like_follow_up(question: Query) -> bool:
+    """A question that leans on the one before: a pronoun ("it", "-nya", "nó"), an opening "and",
+    or too few words to stand alone."""
+    return len(question.tokens) <= 3 or bool(_FOLLOW_UP.search(question.text))
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What the question is about: the query retrieval reads (for a follow-up, the earlier
+    question and this one), the question as asked, and the earlier question a follow-up leans on
+    ('' for a question that stands alone)."""
+
+    query: Query
+    asking: Query
+    context: str = ""
+
+    @property
+    def leaning(self) -> Query | None:
+        """The earlier question, read, for the ranking of a follow-up's sentences."""
+        return Query.read(self.context, self.asking.language) if self.context else None
+
+
+@dataclass
+class Condense:
+    """A follow-up is read together with the previous question (its focus: the "it" of "how many
+    articles does it have?"); a question that stands alone is read as it is."""
+
+    def run(self, request: AnswerRequest) -> Focus:
+        asking = request.query
+        previous = [m["content"] for m in request.history if m.get("role") == "user" and m.get("content")]
+        if not previous or not looks_like_follow_up(asking):
+            return Focus(asking, asking)
+        earlier = strip_markers(previous[-1])[:_CONTEXT_CHARS]
+        return Focus(Query.read(f"{earlier} {asking.text}", asking.language), asking, earlier)
+
+
+@dataclass
+class Retrieve:
+    """The ``k`` best passages; an empty list when none is close enough to the question."""
+
+    retriever: Retriever
+    policy: Policy | None = None  # its off-corpus floors
+
+    def run(self, query: Query, k: int) -> list[Passage]:
+        passages = self.retriever.retrieve(query, k)
+        if passages and self.policy is not None:
+            same_language = passages[0].meta.language in (query.language, None)
+            if self.policy.off_corpus(passages[0].score, same_language):
+                return []
+        return passages
+
+
+@dataclass
+class Rank:
+    ranker: SentenceRanker
+
+    def run(self, focus: Focus, passages: Sequence[Passage]) -> list[RankedSentence]:
+        return self.ranker.run(focus.asking, passages, focus.leaning)
+
+
+@dataclass
+class Read:
+    reader: Reader
+
+    def run(self, question: Query, sentences: list[RankedSentence], language: str, context: str = "") -> Reading:
+        return self.reader.run(question, sentences, language, context)
+
+
+@dataclass
+class Check:
+    """Whether to give what was read: a choice below the operating point's confidence is withheld.
+
+    ``points`` maps the named strictness settings to the minimum confidence (chosen on the
+    development splits; ``convention-qa calibrate`` measures them); a number is used as it is;
+    "off" gives every answer.
+    """
+
+    points: dict[str, float]
+
+    def threshold(self, strictness: str) -> float:
+        if strictness == "off":
+            return 0.0
+        if strictness in self.points:
+            return self.points[strictness]
+        return float(strictness)
+
+    def run(self, reading: Reading, strictness: str) -> AbstainReason | None:
+        if reading.choice is None:
+            return "uncited" if reading.problem == "not-copied" else "model"
+        if not reading.answer:
+            return "uncited"
+        if reading.score is not None and reading.score < self.threshold(strictness):
+            return "unsure"
+        return None
+
+
+@dataclass
+class Cite:
+    """The answer with one [n] marker, and its citation: the passage the chosen sentence is in,
+    with that sentence as what supports the answer. Passages are numbered in the order the
+    reader saw their sentences."""
+
+    def run(self, reading: Reading) -> tuple[str, list[Citation]]:
+        chosen = reading.sentence
+        if chosen is None:
+            return reading.answer, []
+        order: list[str] = []
+        for sentence in reading.shown:
+            if sentence.passage.id not in order:
+                order.append(sentence.passage.id)
+        n = order.index(chosen.passage.id) + 1
+        item = Evidence(n, chosen.passage, [chosen.span])
+        return f"{reading.answer} [{n}]", [citation(item, [chosen.passage.text[chosen.span[0] : chosen.span[1]]])]

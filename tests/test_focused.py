@@ -1,0 +1,204 @@
+"""The focused reader's stages: sentence ranking, choose-then-copy, NONE, phrasing, follow-ups."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+from pydantic import Field
+
+from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.prompts import Prompts
+from convention_qa.answering.ranking import RankedSentence, SentenceRanker, sentences_of
+from convention_qa.answering.reader import Reader, checked_translation, copy_span
+from convention_qa.answering.retrieval import Retriever
+from convention_qa.answering.stages import Condense
+from convention_qa.config import AnswerConfig, Settings
+from convention_qa.contract import ChunkMeta, Passage
+from convention_qa.corpus.index import open_store
+from convention_qa.corpus.ingest import ingest
+from convention_qa.text import Query
+
+from .conftest import SEED_ARTICLE
+from .fakes import HashingEmbeddings, ScriptedChatModel
+
+
+class ChoosingChatModel(ScriptedChatModel):
+    """A scripted model that also says how likely each numbered choice is."""
+
+    choices: dict[str, float] = Field(default_factory=dict)
+
+    def choice_probabilities(self, messages: list[BaseMessage], options: list[str]) -> dict[str, float]:
+        self.probes.append(list(messages))
+        return {o: self.choices.get(o, 0.0) for o in options}
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    folder = tmp_path_factory.mktemp("focused")
+    (folder / "corpus").mkdir()
+    shutil.copy(SEED_ARTICLE, folder / "corpus" / SEED_ARTICLE.name)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(name)
+        settings = Settings(data_dir=folder / "data", corpus_dir=folder / "corpus")
+        embedder = HashingEmbeddings()
+        store = open_store(settings, embedder.model_id)
+        ingest(store, embedder, settings)
+    return Retriever(store, embedder)
+
+
+def _passage(text: str, language: str = "id", score: float = 0.8, pid: str = "p1") -> Passage:
+    return Passage(pid, text, ChunkMeta(doc_id=pid, title=pid, language=language), score)
+
+
+def _ranked(text: str, language: str = "id") -> RankedSentence:
+    passage = _passage(text, language)
+    return RankedSentence(passage, 0, (0, len(text)), text, 1.0, 0.9, 0.5, 0.0)
+
+
+def test_ranking_puts_a_cross_language_answer_sentence_in_the_top_three() -> None:
+    # An English question over Indonesian sentences shares no words with them; the number it
+    # names does, and it is what ranks the answer's sentence first among distractors.
+    text = (
+        "Lebih dari 1000 delegasi dari 110 negara menghadiri upacara penandatanganan. "
+        "Kemarin pagi, 25 Oktober, 69 negara menandatangani Konvensi Hanoi. "
+        "Konvensi itu terdiri dari 9 bab dan 68 pasal. "
+        "Para delegasi sepakat bahwa adopsi Konvensi menandai langkah maju baru. "
+        "Sesi pleno mendengarkan 19 pidato."
+    )
+    ranker = SentenceRanker(HashingEmbeddings())
+    ranked = ranker.run(Query.read("On which day did 69 countries sign the convention?", "en"), [_passage(text)])
+    assert any("69 negara menandatangani" in s.text for s in ranked[:3])
+    assert "69 negara" in ranked[0].text
+
+
+def test_ranking_drops_image_marks_and_splits_captions_from_paragraphs() -> None:
+    text = "![]() |\n| Para delegasi menghadiri sesi diskusi. (Foto: Thanh Long) |\nDalam sambutannya, ia berbicara."
+    found = [clean for _, clean in sentences_of(text)]
+    assert found == ["Para delegasi menghadiri sesi diskusi. (Foto: Thanh Long)", "Dalam sambutannya, ia berbicara."]
+
+
+def test_seed_question_ranks_the_signing_sentence_above_the_attendance_one(retriever: Retriever) -> None:
+    query = Query.read("Berapa negara yang menandatangani Konvensi Hanoi?", "id")
+    passages = retriever.retrieve(query, 4)
+    ranked = SentenceRanker(retriever.embedder, retriever.idf).run(query, passages)
+    assert "69 negara menandatangani" in ranked[0].text
+
+
+def test_none_choice_abstains(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["0"], choices={"0": 0.9, "1": 0.05})
+    answer = Assistant(retriever, model).ask("Siapa yang membuka festival musik di Jakarta?")
+    assert answer.abstained and answer.abstain_reason == "model"
+    assert answer.check and answer.check["stage"] == "read"
+    assert not answer.citations
+
+
+def test_choice_then_copy_answers_and_cites_the_chosen_sentence(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.95, "0": 0.02})
+    answer = Assistant(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert not answer.abstained, answer.check
+    assert answer.text.startswith("69 negara [")
+    [citation] = answer.citations
+    assert any("69 negara menandatangani" in s for s in citation.supporting)
+    assert answer.confidence == pytest.approx(0.95 / 0.97, abs=1e-3)
+    assert set(answer.timings) >= {"condense", "retrieve", "rank", "read", "first_token"}
+
+
+def test_an_unsure_choice_is_withheld(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.3, "2": 0.3, "0": 0.3})
+    points = {"strict": 0.9, "balanced": 0.6, "helpful": 0.4}
+    answer = Assistant(retriever, model, points=points).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
+    assert answer.abstained and answer.abstain_reason == "unsure"
+    assert answer.withheld == "69 negara" and answer.check and answer.check["stage"] == "check"
+
+
+def test_words_not_in_the_chosen_sentence_are_no_answer(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | Presiden Joko Widodo"], choices={"1": 0.99})
+    answer = Assistant(retriever, model).ask("Siapa yang menandatangani Konvensi Hanoi?")
+    assert answer.abstained and answer.abstain_reason == "uncited"
+
+
+def test_a_translation_with_a_preamble_is_never_used() -> None:
+    assert checked_translation("Berikut adalah jawaban dalam bahasa Indonesia:", "lima benua", "en") == ""
+    assert checked_translation("Here is the translation: five continents", "lima benua", "en") == ""
+    assert checked_translation("Dưới đây là bản dịch", "lima benua", "vi") == ""
+    assert checked_translation("sixty delegates", "60 delegasi", "en") == "", "a number was lost"
+    assert checked_translation("five continents", "lima benua", "en") == "five continents"
+    # and the reader then gives the words as the sentence writes them
+    model = ChoosingChatModel(replies=["1 | lima benua", "Here is the translation:"], choices={"1": 0.9})
+    reading = Reader(model, Prompts()).run(
+        Query.read("From how many continents were the delegates?", "en"),
+        [_ranked("Para delegasi datang dari lima benua.")],
+        "en",
+    )
+    assert reading.answer == "lima benua" and not reading.phrased
+
+
+def test_a_cross_language_span_is_phrased_in_the_language_asked() -> None:
+    model = ChoosingChatModel(replies=["1 | lima benua", "five continents"], choices={"1": 0.9})
+    reading = Reader(model, Prompts()).run(
+        Query.read("From how many continents were the delegates?", "en"),
+        [_ranked("Para delegasi datang dari lima benua.")],
+        "en",
+    )
+    assert reading.span == "lima benua" and reading.answer == "five continents" and reading.phrased
+
+
+def test_a_date_answer_keeps_its_day_and_month() -> None:
+    sentence = "Francis Fukuyama lahir pada 27 Oktober 1952 di Chicago."
+    assert copy_span("27 Oktober 1952", sentence) == "27 Oktober 1952"
+    examples = Prompts().template("read_system")
+    # no example may teach cutting a date to its year
+    assert "12 Maret 1920" in examples
+    for line in examples.splitlines():
+        if line.startswith("Reply:"):
+            assert not line.strip().endswith(("| 1920", "| Tahun 1920"))
+
+
+def test_copy_span_finds_the_words_a_model_wrote_in_digits_or_another_case() -> None:
+    sentence = "Dalam seminar itu, lebih dari 60 delegasi dari lima benua terdaftar untuk berbicara."
+    assert copy_span("5", sentence) == "lima benua"
+    assert copy_span("LEBIH DARI 60 DELEGASI", sentence) == "lebih dari 60 delegasi"
+    assert copy_span("Paris", sentence) is None
+
+
+def test_follow_up_is_read_with_the_earlier_question_without_a_model_call(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 68 pasal"], choices={"1": 0.9})
+    assistant = Assistant(retriever, model)
+    history: list[Any] = [
+        {"role": "user", "content": "Berapa negara yang menandatangani Konvensi Hanoi?"},
+        {"role": "assistant", "content": "69 negara [1]"},
+    ]
+    request = assistant.request("Berapa pasal yang dimilikinya?", history)
+    focus = Condense().run(request)
+    assert "Konvensi Hanoi" in focus.query.text and focus.context.startswith("Berapa negara")
+    answer = assistant.answer(request)
+    assert len(model.prompts) == 1, "one model call: the reading; the follow-up was resolved by rule"
+    assert "Earlier question: Berapa negara" in str(model.prompts[0][-1].content)
+    assert answer.check and any("68 pasal" in s for s in answer.check["shown"]), "the follow-up's sentence was read"
+
+
+def test_the_extractive_backend_answers_with_its_best_sentence(retriever: Retriever) -> None:
+    answer = Assistant(retriever, config=AnswerConfig(strictness="off")).ask(
+        "Berapa negara yang menandatangani Konvensi Hanoi?"
+    )
+    assert not answer.abstained and "69 negara menandatangani" in answer.text
+
+
+def test_the_pipeline_is_a_langchain_runnable(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.95})
+    assistant = Assistant(retriever, model)
+    chain = assistant.runnable()
+    answers = chain.batch([assistant.request("Berapa negara yang menandatangani Konvensi Hanoi?")])
+    assert answers[0].text.startswith("69 negara")
+
+
+def test_reader_prompt_stays_short(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.95})
+    Assistant(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
+    fresh = str(model.prompts[0][-1].content)  # the system prompt is the same for every question (cached)
+    assert len(fresh) / 3.5 <= 300, f"about {len(fresh) / 3.5:.0f} fresh prompt tokens"
