@@ -28,8 +28,8 @@ from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel
 from .servers import free_port
 
-SHORT_ANSWER = "Sebanyak 69 negara menandatangani Konvensi Hanoi [1]."
-CLAIM = "Sebanyak 69 negara menandatangani Konvensi Hanoi"  # the marker may be re-pointed to a better passage
+SHORT_ANSWER = "69 negara menandatangani Konvensi Hanoi [1]."  # copied from the sentence it cites
+CLAIM = "69 negara menandatangani Konvensi Hanoi"
 
 
 def start_server(settings: Settings, model: Any = None) -> tuple[str, uvicorn.Server, threading.Thread]:

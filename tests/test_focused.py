@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,9 @@ from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import RankedSentence, SentenceRanker, sentences_of
 from convention_qa.answering.reader import Reader, checked_translation, copy_span
 from convention_qa.answering.retrieval import Retriever
-from convention_qa.answering.stages import Condense
+from convention_qa.answering.stages import Condense, looks_like_follow_up
 from convention_qa.config import AnswerConfig, Settings
-from convention_qa.contract import ChunkMeta, Passage
+from convention_qa.contract import ChunkMeta, Passage, Stage, follow
 from convention_qa.corpus.index import open_store
 from convention_qa.corpus.ingest import ingest
 from convention_qa.text import Query
@@ -202,3 +203,31 @@ def test_reader_prompt_stays_short(retriever: Retriever) -> None:
     Assistant(retriever, model).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     fresh = str(model.prompts[0][-1].content)  # the system prompt is the same for every question (cached)
     assert len(fresh) / 3.5 <= 300, f"about {len(fresh) / 3.5:.0f} fresh prompt tokens"
+
+
+def test_stages_are_announced_before_the_held_answer(retriever: Retriever) -> None:
+    model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.95})
+    assistant = Assistant(retriever, model)
+    events = list(assistant.stream(assistant.request("Berapa negara yang menandatangani Konvensi Hanoi?")))
+    assert [e.name for e in events if isinstance(e, Stage)] == ["retrieve", "rank", "read"]
+    updates = list(follow(iter(events)))
+    assert updates[0].stage == "retrieve" and updates[0].text == "" and updates[-1].answer is not None
+
+
+def test_the_right_words_under_the_wrong_number_cite_the_sentence_that_holds_them() -> None:
+    model = ChoosingChatModel(replies=["1 | 19 pidato"], choices={"1": 0.6, "2": 0.3})
+    shown = [
+        _ranked("Sebanyak 69 negara menandatangani Konvensi Hanoi."),
+        _ranked("Konferensi itu mendengarkan 19 pidato."),
+    ]
+    reading = Reader(model, Prompts()).run(Query.read("Berapa pidato yang didengarkan?", "id"), shown, "id")
+    assert reading.choice == 2 and reading.answer == "19 pidato" and reading.problem == "renumbered"
+
+
+def test_the_follow_up_set_is_two_turn_chains_in_three_languages() -> None:
+    from convention_qa.evaluation.datasets import load_question_set
+
+    _, questions = load_question_set(Path(__file__).parents[1] / "eval" / "followups.yaml")
+    assert len(questions) >= 20 and all(len(q.turns) == 1 for q in questions)
+    assert {q.lang for q in questions} == {"id", "en", "vi"}
+    assert all(looks_like_follow_up(Query.read(q.question)) for q in questions), "each second turn leans on the first"

@@ -55,3 +55,17 @@ def test_a_question_in_a_conversation_deleted_elsewhere_starts_a_new_one(
     history, _, _, conversation, ids, _ = last
     assert "69" in history[-1]["content"] and not history[-1]["content"].startswith("⚠️")
     assert conversation != "gone" and ids[-1] and [c.id for c in conversations.summaries(LOCAL)] == [conversation]
+
+
+def test_the_chat_bubble_says_which_stage_the_answer_is_in(
+    store: Store, embedder: HashingEmbeddings, settings: Settings
+) -> None:
+    ingest(store, embedder, settings)
+    assistant = Assistant(Retriever(store, embedder))
+    handlers = Handlers(Chat(assistant), Chat(assistant), None, lambda files: None)  # type: ignore[arg-type, return-value]
+    bubbles = [
+        step[0][-1]["content"]
+        for step in handlers.respond("Berapa negara yang menandatangani Konvensi Hanoi?", [], 4, "auto", None, [], None)
+    ]
+    assert any("Reading the best sentences" in b for b in bubbles[:-1]), bubbles
+    assert "69 negara" in bubbles[-1]

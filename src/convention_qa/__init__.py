@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Final,
         Passage,
         Signals,
+        Stage,
         Token,
         Update,
         follow,

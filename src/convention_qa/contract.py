@@ -39,6 +39,7 @@ __all__ = [
     "Repair",
     "Row",
     "Signals",
+    "Stage",
     "Token",
     "Update",
     "follow",
@@ -238,13 +239,21 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """The answer has reached this stage (retrieve, rank, read, check): for progress shown while
+    the answer is held until it is checked."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Final:
     """The finished answer; always the last event."""
 
     answer: Answer
 
 
-Event = Token | Final
+Event = Token | Stage | Final
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,7 @@ class Update:
     delta: str  # what to append to what was shown before (when not ``replaced``)
     replaced: bool = False  # the final text does not continue what was streamed: show ``text`` anew
     answer: Answer | None = None  # on the last update
+    stage: str | None = None  # a stage reached (no text changed)
 
 
 def follow(events: Iterator[Event]) -> Iterator[Update]:
@@ -270,6 +280,9 @@ def follow(events: Iterator[Event]) -> Iterator[Update]:
         if isinstance(event, Token):
             shown += event.text
             yield Update(shown, event.text)
+            continue
+        if isinstance(event, Stage):
+            yield Update(shown, "", stage=event.name)
             continue
         final = event.answer.text
         if final.startswith(shown):

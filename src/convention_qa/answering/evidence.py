@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from convention_qa.answering.ranking import Weights, overlap, uniform
 from convention_qa.contract import Citation, Passage
 from convention_qa.corpus.chunking import split_sentences
 from convention_qa.text import MARKER, Query, cited_numbers, tokenize, without_single_markers, words_of
@@ -36,27 +35,11 @@ class Evidence:
         return " ".join(self.passage.text[s:e] for s, e in sorted(self.sentences))
 
 
-Weights = Callable[[str], float]  # token -> weight (e.g. IDF); rare words count more
-
-
-def _uniform(token: str) -> float:
-    return 1.0
-
-
-def overlap(query_tokens: AbstractSet[str], text: str, weight: Weights = _uniform) -> float:
-    """Weighted share of the query's tokens that ``text`` contains."""
-    total = sum(weight(t) for t in query_tokens)
-    if not total:
-        return 0.0
-    shared = query_tokens & set(tokenize(text))
-    return sum(weight(t) for t in shared) / total
-
-
 def select_evidence(
     question: Query,
     passages: list[Passage],
     budget_tokens: int,
-    weight: Weights = _uniform,
+    weight: Weights = uniform,
 ) -> list[Evidence]:
     """The best sentences of ``passages`` for ``question``, at most ``budget_tokens`` in all.
 
@@ -133,7 +116,7 @@ def _supporting(claim: str, item: Evidence) -> list[str]:
 
 
 def resolve_citations(
-    answer: str, evidence: list[Evidence], weight: Weights = _uniform
+    answer: str, evidence: list[Evidence], weight: Weights = uniform
 ) -> tuple[str, list[Citation], list[str]]:
     """(cleaned answer, citations in order of first use, claims not supported by what they cite).
 

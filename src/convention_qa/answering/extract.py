@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from convention_qa.answering.evidence import Evidence, append_marker, overlap
+from convention_qa.answering.evidence import Evidence, append_marker
+from convention_qa.answering.ranking import overlap
 from convention_qa.answering.retrieval import Retriever
 from convention_qa.answering.verdict import AnswerCheck
 from convention_qa.text import Query, cited_numbers, strip_markers

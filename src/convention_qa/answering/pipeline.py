@@ -26,7 +26,7 @@ from typing import Any
 
 from convention_qa.answering.policy import measure
 from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve
-from convention_qa.contract import AbstainReason, Answer, AnswerRequest, Event, Final, Token
+from convention_qa.contract import AbstainReason, Answer, AnswerRequest, Event, Final, Stage, Token
 
 __all__ = ["Pipeline"]
 
@@ -42,7 +42,8 @@ class Pipeline:
     strictness: str = "balanced"
 
     def stream(self, request: AnswerRequest, abstain_text: dict[str, str]) -> Iterator[Event]:
-        """One Token with the answer once it is checked (or the refusal), then one Final."""
+        """A Stage event as each stage starts, one Token with the answer once it is checked (or
+        the refusal), then one Final."""
         timings: dict[str, float] = {}
         begun = time.perf_counter()
 
@@ -52,6 +53,7 @@ class Pipeline:
         started = time.perf_counter()
         focus = self.condense.run(request)
         timed("condense", started)
+        yield Stage("retrieve")
         started = time.perf_counter()
         passages = self.retrieve.run(focus.query, request.k)
         timed("retrieve", started)
@@ -71,9 +73,11 @@ class Pipeline:
             yield from _abstain(answer, "off-corpus", "retrieve", abstain_text)
             return
         answer.signals = measure(focus.query, passages, self.retrieve.retriever.rarity)
+        yield Stage("rank")
         started = time.perf_counter()
         sentences = self.rank.run(focus, passages)
         timed("rank", started)
+        yield Stage("read")
         started = time.perf_counter()
         reading = self.read.run(request.query, sentences, request.answer_language, focus.context)
         timed("read", started)

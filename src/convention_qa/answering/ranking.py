@@ -40,7 +40,17 @@ from convention_qa.contract import Passage
 from convention_qa.corpus.chunking import split_sentences
 from convention_qa.text import Query, tokenize, words_of
 
-__all__ = ["RankWeights", "RankedSentence", "SentenceRanker", "answer_kind", "holds_kind", "overlap", "sentences_of"]
+__all__ = [
+    "RankWeights",
+    "RankedSentence",
+    "SentenceRanker",
+    "Weights",
+    "answer_kind",
+    "holds_kind",
+    "overlap",
+    "sentences_of",
+    "uniform",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +60,12 @@ _MIN_WORDS = 3  # a "sentence" of fewer words (an image mark, a lone "|") holds 
 _NOISE = re.compile(r"!\[[^\]]*\]\([^)]*\)|^\s*\|\s*|\s*\|\s*$")  # markdown image marks, table pipes
 
 
-def _uniform(token: str) -> float:
+def uniform(token: str) -> float:
+    """Every word weighs the same."""
     return 1.0
 
 
-def overlap(query_tokens: AbstractSet[str], text: str | AbstractSet[str], weight: Weights = _uniform) -> float:
+def overlap(query_tokens: AbstractSet[str], text: str | AbstractSet[str], weight: Weights = uniform) -> float:
     """Weighted share of the query's tokens that ``text`` (or its token set) contains."""
     total = sum(weight(t) for t in query_tokens)
     if not total:
@@ -98,7 +109,7 @@ class SentenceRanker:
     """``run(query, passages)`` -> the passages' sentences, best first."""
 
     embedder: Embeddings | None
-    weight: Weights = _uniform
+    weight: Weights = uniform
     weights: RankWeights = field(default_factory=RankWeights)
     cache_size: int = 20_000
     _vectors: OrderedDict[str, list[float]] = field(default_factory=OrderedDict, init=False, repr=False)

@@ -142,9 +142,17 @@ class Reader:
         if probabilities:
             reading.confidence = probabilities.get(str(number), 0.0) / (sum(probabilities.values()) or 1.0)
             reading.score = reading.confidence
+        words = words.strip().splitlines()[0] if words.strip() else ""
+        span = copy_span(words, shown[number - 1].text)
+        if span is None and words:
+            # The right words under the wrong number (the small model miscounts): the sentence
+            # that holds them is the one it read them from.
+            holder = _holder(words, shown)
+            if holder:
+                number, span = holder, copy_span(words, shown[holder - 1].text)
+                reading.problem = "renumbered"
         reading.choice = number
         chosen = shown[number - 1]
-        span = copy_span(words.strip().splitlines()[0] if words.strip() else "", chosen.text)
         if span is None:
             reading.problem = "not-copied"
             return reading

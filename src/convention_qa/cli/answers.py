@@ -48,6 +48,8 @@ def _print_stream(events: Iterator[Event]) -> Answer:
 
     streamed = False
     for update in follow(events):
+        if update.stage:
+            continue
         if update.answer is None:
             click.echo(update.delta, nl=False)
             streamed = streamed or bool(update.delta)

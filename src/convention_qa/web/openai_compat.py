@@ -120,6 +120,8 @@ def _chunks(events: Iterator[Event], ident: str, created: int, model: str) -> It
     yield chunk({"role": "assistant", "content": ""})
     try:
         for update in follow(events):
+            if update.stage:
+                continue  # the protocol has no progress events
             if update.answer is None:
                 yield chunk({"content": update.delta})
                 continue

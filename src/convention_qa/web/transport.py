@@ -85,7 +85,8 @@ def sse(events: Iterator[dict[str, Any]], *, done_marker: bool = False) -> Strea
 
 
 def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any]] | None = None) -> StreamingResponse:
-    """``token`` events as the answer is written, then one ``answer`` event (or an ``error`` one).
+    """``stage`` events as the answer passes each stage, ``token`` events as it is written, then
+    one ``answer`` event (or an ``error`` one).
 
     ``finish`` runs on the final answer (to store it, say) and adds its fields to the event.
     """
@@ -96,6 +97,8 @@ def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any
                 if update.answer is not None:
                     extra = finish(update.answer) if finish else {}
                     yield {"type": "answer", **answer_json(update.answer, **extra)}
+                elif update.stage:
+                    yield {"type": "stage", "name": update.stage}
                 else:
                     yield {"type": "token", "text": update.delta}
         except ConventionQAError as exc:

@@ -33,6 +33,14 @@ Upload = Callable[[list[tuple[str, bytes]]], UploadResult]
 RESTARTING = "⚠️ The server is restarting: ask again in a few seconds."
 
 
+# What the chat bubble says while the answer is held until it is checked.
+_STAGES = {
+    "retrieve": "⏳ *Searching the articles…*",
+    "rank": "⏳ *Finding the sentences that answer…*",
+    "read": "⏳ *Reading the best sentences…*",
+}
+
+
 @dataclass
 class Handlers:
     """``chat`` keeps what is asked in the chat window (its memory is ``store`` when there is
@@ -103,7 +111,7 @@ class Handlers:
             except NotFoundError:  # deleted in another tab: this question starts a new conversation
                 conversation, turn = None, ask()
             for update in follow(chat.stream(turn)):
-                history[-1]["content"] = update.text
+                history[-1]["content"] = update.text or _STAGES.get(update.stage or "", "")
                 if update.answer is None:
                     yield history, "<p><em>Writing the answer…</em></p>", "", conversation, ids, gr.update()
                     continue
