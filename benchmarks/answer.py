@@ -43,7 +43,7 @@ from convention_qa.factory import Factory
 ROOT = Path(__file__).resolve().parent.parent
 
 
-STAGES = ("condense", "retrieve", "translate", "check", "generate", "first_token", "total")
+STAGES = ("condense", "retrieve", "rank", "read", "translate", "check", "generate", "first_token", "total")
 
 
 def stage_table(timings: list[dict[str, float]]) -> None:
@@ -56,10 +56,29 @@ def stage_table(timings: list[dict[str, float]]) -> None:
 
 
 def prompt_tokens(assistant: Any, answer: Any) -> int | None:
-    """The answer prompt's length in the local model's tokens (None for other backends)."""
+    """The answer prompt's fresh tokens (what the model's prompt cache has not seen: all but the
+    fixed system prompt) in the local model's tokens; None for other backends."""
     model = getattr(assistant.chat_model, "inner", assistant.chat_model)
     if not hasattr(model, "_prompt") or not answer.passages:
         return None
+    if assistant.config.reader == "focused":
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        shown = (answer.check or {}).get("shown") or []
+        if not shown:
+            return None
+        numbered = "\n".join(f"[{i}] {text}" for i, text in enumerate(shown, start=1))
+        context = (answer.check or {}).get("context") or ""
+        user = assistant.prompts.render(
+            "read",
+            sentences=numbered,
+            context=f"Earlier question: {context}\n" if context else "",
+            question=answer.question,
+        )
+        system = SystemMessage(assistant.prompts.render("read_system"))
+        whole, _ = model._prompt([system, HumanMessage(user)])
+        fixed, _ = model._prompt([system, HumanMessage("")])
+        return len(whole) - len(fixed)
     from convention_qa.answering.evidence import format_evidence, select_evidence
     from convention_qa.text import LANGUAGES, Query
 
@@ -71,7 +90,7 @@ def prompt_tokens(assistant: Any, answer: Any) -> int | None:
         "question": answer.question,
         "language": LANGUAGES[answer.language],
     }
-    tokens, _ = model._prompt(assistant._messages(values))
+    tokens, _ = model._prompt(assistant._writer.messages(values))
     return len(tokens)
 
 
@@ -91,11 +110,14 @@ def bench_answers(set_path: Path, llm: str, count: int, seed: int, models_dir: P
     print(f"\nanswers with llm={llm}, {len(timings)} questions of {set_path.name} (seed {seed}), fresh prompts:")
     stage_table(timings)
     if lengths:
-        print(f"prompt tokens per question: median {statistics.median(lengths):.0f}, p95 {percentile(lengths, 95):.0f}")
+        print(
+            f"fresh prompt tokens per question: median {statistics.median(lengths):.0f}, "
+            f"p95 {percentile(lengths, 95):.0f}"
+        )
 
     ingest(factory.store(), factory.embedder(), settings)
     seeded = factory.assistant()
-    conversations = [q for q in read_question_file(ROOT / "eval" / "seed.yaml") if q.turns][:count]
+    conversations = [q for q in read_question_file(ROOT / "eval" / "followups.yaml") if q.turns][:count]
     follow_ups = []
     for q in conversations:
         history: list[dict[str, str]] = []
@@ -106,7 +128,7 @@ def bench_answers(set_path: Path, llm: str, count: int, seed: int, models_dir: P
         answer = seeded.ask(q.question, history)
         follow_ups.append({**answer.timings, "total": time.perf_counter() - started})
     if follow_ups:
-        print(f"\nfollow-up turns ({len(follow_ups)} two-turn conversations of eval/seed.yaml, shipped corpus):")
+        print(f"\nfollow-up turns ({len(follow_ups)} two-turn conversations of eval/followups.yaml, shipped corpus):")
         stage_table(follow_ups)
         share = sum(t["condense"] for t in follow_ups) / sum(t["total"] for t in follow_ups)
         print(f"condensing's share of the follow-up turns' time: {share:.0%}")

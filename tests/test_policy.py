@@ -9,7 +9,7 @@ import pytest
 
 from convention_qa.answering.policy import DEFAULT_POLICY_FILE, LogisticModel, Policy, load_policy, measure
 from convention_qa.config import get_settings
-from convention_qa.contract import Passage, Signals
+from convention_qa.contract import Passage
 from convention_qa.errors import ConfigError
 from convention_qa.text import Query
 
@@ -37,28 +37,10 @@ def test_signals_measure_coverage_margin_and_anchors() -> None:
     assert english.anchors == pytest.approx(1 / 3), "Hanoi is found; Convention and 2026 are not"
 
 
-def test_policy_answers_above_its_threshold_and_says_why_not() -> None:
-    model = LogisticModel(("coverage",), (4.0,), 0.0, (0.5,), (0.25,), threshold=0.5)
-    policy = Policy(floor_same=0.7, floor_cross=0.6, without_refusal=model)
-    covered = Signals(0.85, 0.02, True, 1.0, 1.0, 0.0, 1.0)
-    assert policy.decide(covered).answer and policy.decide(covered).reason is None
-    uncovered = Signals(0.85, 0.02, True, 0.2, 0.2, 1.0, 1.0)
-    decision = policy.decide(uncovered)
-    assert not decision.answer and decision.reason == "policy" and decision.confidence < 0.5
-    far = Signals(0.65, 0.02, True, 1.0, 1.0, 0.0, 1.0)
-    assert policy.decide(far).reason == "off-corpus"
-    across = policy.decide(Signals(0.65, 0.02, False, 0.0, 0.0, 0.0, 1.0))
-    assert across.reason == "policy", "the cross-language floor is lower: the model decides"
-
-
-def test_refusal_probability_is_used_when_known() -> None:
-    with_refusal = LogisticModel(("log_refusal",), (-3.0,), 0.0, (-3.0,), (1.0,), threshold=0.5)
-    without = LogisticModel(("score",), (0.0,), 5.0, (0.0,), (1.0,), threshold=0.5)
-    policy = Policy(with_refusal=with_refusal, without_refusal=without)
-    base = dict(score=0.85, margin=0.0, same_language=True, coverage=1.0, coverage_any=1.0, missing=0.0, anchors=1.0)
-    assert not policy.decide(Signals(**base, refusal=0.9)).answer
-    assert policy.decide(Signals(**base, refusal=0.001)).answer
-    assert policy.decide(Signals(**base, refusal=None)).answer, "no refusal signal: the other model decides"
+def test_off_corpus_floors_differ_within_and_across_languages() -> None:
+    policy = Policy(floor_same=0.7, floor_cross=0.6)
+    assert policy.off_corpus(0.65, same_language=True)
+    assert not policy.off_corpus(0.65, same_language=False), "the cross-language floor is lower"
 
 
 def test_policy_file_round_trips(tmp_path: Path) -> None:

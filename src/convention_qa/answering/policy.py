@@ -3,10 +3,10 @@
 Every question yields :class:`Signals`: how well the best passage matches (its score and its
 margin over the next), whether question and passage share a language, how much of the question
 the evidence covers, whether the question's numbers and names occur in it, and, when the model
-can say, its probability of replying NOT_FOUND. A :class:`Policy` turns them into a probability
-that the articles answer the question (a logistic regression whose coefficients are a versioned
-JSON file, ``policy.json`` beside this module, refitted by ``benchmarks/calibrate.py``) and
-answers when that probability reaches the fitted operating point.
+can say, its probability of replying NOT_FOUND (kept in reports; ``benchmarks/calibrate.py``
+refits on them). What decides is only the policy's off-corpus floors below; the logistic models
+of ``policy.json`` are kept in the file as the record of that fit, and no longer decide (the
+answer check, and then the focused reader's choice, replaced them).
 
 Before any of that, an absolute score gate stops questions that are clearly off-corpus: their
 best passage scores below anything an answerable question scored in the calibration data, with a
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convention_qa.answering.linear import Linear, read_fitted
-from convention_qa.contract import AbstainReason, Signals
+from convention_qa.contract import Signals
 from convention_qa.errors import ConfigError
 from convention_qa.text import Query, words_of
 
@@ -33,7 +33,6 @@ from convention_qa.contract import Passage
 __all__ = [
     "DEFAULT_POLICY_FILE",
     "FEATURES",
-    "Decision",
     "LogisticModel",
     "Policy",
     "Signals",
@@ -115,13 +114,6 @@ class LogisticModel(Linear):
 
 
 @dataclass(frozen=True)
-class Decision:
-    answer: bool
-    confidence: float  # the policy's probability that the articles answer the question
-    reason: AbstainReason | None = None  # why not: "off-corpus" or "policy"
-
-
-@dataclass(frozen=True)
 class Policy:
     """The off-corpus floors and the fitted models (one uses the model's refusal probability)."""
 
@@ -133,16 +125,6 @@ class Policy:
 
     def off_corpus(self, score: float, same_language: bool) -> bool:
         return score < (self.floor_same if same_language else self.floor_cross)
-
-    def decide(self, signals: Signals) -> Decision:
-        if self.off_corpus(signals.score, signals.same_language):
-            return Decision(False, 0.0, "off-corpus")
-        model = self.with_refusal if signals.refusal is not None else None
-        model = model or self.without_refusal or self.with_refusal
-        if model is None:
-            return Decision(True, 1.0)
-        p = model.probability_of(signals)
-        return Decision(p >= model.threshold, p, None if p >= model.threshold else "policy")
 
     def to_dict(self) -> dict[str, Any]:
         return {
