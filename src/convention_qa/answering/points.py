@@ -62,17 +62,17 @@ def operating_points(path: Path | None, *, extractive: bool) -> dict[str, float]
 
 
 def sweep(runs: Mapping[str, Sequence[Outcome]], thresholds: Sequence[float]) -> list[dict[str, Any]]:
-    """For each threshold, each run's answered precision, coverage and answers given."""
+    """For each threshold, each run's answered precision (right answers of those given), coverage
+    (answers given of all questions, as ``eval`` counts it) and answers given."""
     rows = []
     for t in thresholds:
         row: dict[str, Any] = {"threshold": t}
         for name, outcomes in runs.items():
             given = [o for o in outcomes if o.confidence is not None and o.confidence >= t]
             right = sum(o.right for o in given)
-            answerable = sum(o.answerable for o in outcomes)
             row[name] = {
                 "precision": right / len(given) if given else None,
-                "coverage": right / answerable if answerable else None,
+                "coverage": len(given) / len(outcomes) if outcomes else None,
                 "given": len(given),
             }
         rows.append(row)
