@@ -40,11 +40,13 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     return Retriever(store, embedder)
 
 
-FREE = AnswerConfig(reader="free")  # this module tests the free reader; tests/test_focused.py the focused one
+FREE = AnswerConfig(
+    reader="free", translate=True
+)  # the free reader as measured; tests/test_focused.py: the focused one
 
 
 def make(retriever: Retriever, model: object = None, **config: object) -> Assistant:
-    return Assistant(retriever, model, config=AnswerConfig(reader="free", **config))  # type: ignore[arg-type]
+    return Assistant(retriever, model, config=AnswerConfig(**{"reader": "free", "translate": True, **config}))  # type: ignore[arg-type]
 
 
 def stream(assistant: Assistant, question: str) -> list[Event]:

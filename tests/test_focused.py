@@ -231,3 +231,18 @@ def test_the_follow_up_set_is_two_turn_chains_in_three_languages() -> None:
     assert len(questions) >= 20 and all(len(q.turns) == 1 for q in questions)
     assert {q.lang for q in questions} == {"id", "en", "vi"}
     assert all(looks_like_follow_up(Query.read(q.question)) for q in questions), "each second turn leans on the first"
+
+
+def test_translate_stage_uses_a_translation_only_when_it_is_one(retriever: Retriever) -> None:
+    question = "How many countries signed the Hanoi Convention?"
+    config = AnswerConfig(translate=True)
+    preamble = ChoosingChatModel(replies=["Berikut adalah jawaban dalam bahasa Indonesia:", "0"], choices={"0": 0.9})
+    answer = Assistant(retriever, preamble, config=config).ask(question)
+    assert answer.translation is None, "a preamble is never read as the question"
+    translated = "Berapa negara yang menandatangani Konvensi Hanoi?"
+    model = ChoosingChatModel(replies=[translated, "0"], choices={"0": 0.9})
+    answer = Assistant(retriever, model, config=config).ask(question)
+    assert answer.translation == translated and "translate" in answer.timings
+    assert f"Question: {translated}" in str(model.prompts[-1][-1].content)
+    off = ChoosingChatModel(replies=["0"], choices={"0": 0.9})
+    assert Assistant(retriever, off).ask(question).translation is None and len(off.prompts) == 1, "off by default"

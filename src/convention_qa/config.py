@@ -123,7 +123,9 @@ class Settings(BaseSettings):
         "free: the model writes the answer from evidence passages (the earlier reader).",
     )
     translate: bool = Field(
-        True, description="Put a question asked in another language than the passages into theirs (one model call)."
+        False,
+        description="Put a question asked in another language than the passages into theirs (one model call) "
+        "before its sentences are ranked and read; off by default (see README, Answer quality).",
     )
     history_messages: int = Field(
         6,
@@ -245,7 +247,7 @@ class AnswerConfig:
     max_question_chars: int = _default("max_question_chars")
     max_k: int = MAX_K
     strictness: str = "balanced"
-    translate: bool = True
+    translate: bool = False
     reader: str = "focused"
 
 

@@ -29,7 +29,7 @@ from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import SentenceRanker
 from convention_qa.answering.reader import Reader
 from convention_qa.answering.retrieval import Retriever
-from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve
+from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve, Translate
 from convention_qa.answering.verdict import Verdict, check_answer
 from convention_qa.answering.writer import Writer
 from convention_qa.config import AnswerConfig
@@ -75,6 +75,7 @@ class Assistant:
         self.pipeline = Pipeline(
             Condense(),
             Retrieve(self.retriever, self.policy),
+            Translate(self._writer if self.config.translate else None),
             Rank(SentenceRanker(self.retriever.embedder, self.retriever.idf)),
             Read(Reader(self.chat_model, self.prompts)),
             Check(self.points or {}),

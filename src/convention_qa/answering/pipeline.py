@@ -4,6 +4,8 @@
 
 1. :class:`~convention_qa.answering.stages.Condense` reads a follow-up with the question before it;
 2. :class:`~convention_qa.answering.stages.Retrieve` finds the best passages (none: "off-corpus");
+   (:class:`~convention_qa.answering.stages.Translate`, off by default, puts a question asked in
+   another language than the passages into theirs);
 3. :class:`~convention_qa.answering.stages.Rank` ranks their sentences for the question as asked,
    across languages, without translating it;
 4. :class:`~convention_qa.answering.stages.Read` has the model choose the sentence that answers
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convention_qa.answering.policy import measure
-from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve
+from convention_qa.answering.stages import Check, Cite, Condense, Rank, Read, Retrieve, Translate
 from convention_qa.contract import AbstainReason, Answer, AnswerRequest, Event, Final, Stage, Token
 
 __all__ = ["Pipeline"]
@@ -35,6 +37,7 @@ __all__ = ["Pipeline"]
 class Pipeline:
     condense: Condense
     retrieve: Retrieve
+    translate: Translate
     rank: Rank
     read: Read
     check: Check
@@ -73,13 +76,17 @@ class Pipeline:
             yield from _abstain(answer, "off-corpus", "retrieve", abstain_text)
             return
         answer.signals = measure(focus.query, passages, self.retrieve.retriever.rarity)
+        if self.translate.writer is not None:
+            started = time.perf_counter()
+            focus, answer.translation = self.translate.run(focus, passages)
+            timed("translate", started)
         yield Stage("rank")
         started = time.perf_counter()
         sentences = self.rank.run(focus, passages)
         timed("rank", started)
         yield Stage("read")
         started = time.perf_counter()
-        reading = self.read.run(request.query, sentences, request.answer_language, focus.context)
+        reading = self.read.run(focus.asking, sentences, request.answer_language, focus.context)
         timed("read", started)
         answer.check = reading.to_dict()
         answer.confidence = reading.confidence
