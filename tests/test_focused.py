@@ -246,3 +246,13 @@ def test_translate_stage_uses_a_translation_only_when_it_is_one(retriever: Retri
     assert f"Question: {translated}" in str(model.prompts[-1][-1].content)
     off = ChoosingChatModel(replies=["0"], choices={"0": 0.9})
     assert Assistant(retriever, off).ask(question).translation is None and len(off.prompts) == 1, "off by default"
+
+
+def test_words_that_only_repeat_the_question_are_no_answer() -> None:
+    model = ChoosingChatModel(replies=["1 | SEA Games XXII"], choices={"1": 0.9})
+    reading = Reader(model, Prompts()).run(
+        Query.read("Berlangsung dimanakah SEA Games XXII?", "id"),
+        [_ranked("SEA Games XXII berlangsung di Vietnam pada tahun 2003.")],
+        "id",
+    )
+    assert reading.problem == "echo" and reading.answer == ""

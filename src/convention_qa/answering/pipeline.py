@@ -93,7 +93,8 @@ class Pipeline:
         reason = self.check.run(reading, self.strictness)
         if reason is not None:
             answer.withheld = reading.answer or None
-            yield from _abstain(answer, reason, "check" if reason == "unsure" else "read", abstain_text)
+            stage = "check" if reason == "unsure" and reading.problem != "echo" else "read"
+            yield from _abstain(answer, reason, stage, abstain_text)
             return
         started = time.perf_counter()
         answer.text, answer.citations = self.cite.run(reading)

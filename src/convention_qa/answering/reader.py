@@ -26,7 +26,7 @@ from convention_qa.answering.prompts import NOT_FOUND, Prompts
 from convention_qa.answering.ranking import RankedSentence
 from convention_qa.answering.streaming import choice_probabilities
 from convention_qa.errors import ConventionQAError, ModelError
-from convention_qa.text import LANGUAGES, Query, guess_language, numbers, strip_markers
+from convention_qa.text import LANGUAGES, STOP_WORDS, Query, fold_marks, guess_language, numbers, strip_markers
 
 __all__ = ["Reader", "Reading", "checked_translation", "copy_span"]
 
@@ -161,6 +161,12 @@ class Reader:
         if span is None:
             reading.problem = "not-copied"
             return reading
+        if _echoes(span, question):
+            # Words the question already says ("SEA Games XXII" for "where were the SEA Games XXII
+            # held?"): the small model copied the topic, not the answer.
+            reading.problem = "echo"
+            reading.span = span
+            return reading
         reading.span = reading.answer = span
         source = chosen.language or guess_language(chosen.text)
         if language != source and _needs_phrasing(span):
@@ -283,6 +289,13 @@ _NUMBER_WORDS = {
         ]
     )
 }
+
+
+def _echoes(span: str, question: Query) -> bool:
+    """Whether every word of the span is already in the question (folded, in any language)."""
+    words = [w for w in re.findall(r"\w+", fold_marks(span).lower()) if w not in STOP_WORDS]
+    asked = set(re.findall(r"\w+", fold_marks(question.text).lower()))
+    return bool(words) and all(w in asked for w in words)
 
 
 def _holder(words: str, shown: list[RankedSentence]) -> int:

@@ -147,6 +147,8 @@ class Check:
     def run(self, reading: Reading, strictness: str) -> AbstainReason | None:
         if reading.choice is None:
             return "uncited" if reading.problem == "not-copied" else "model"
+        if reading.problem == "echo":
+            return "unsure"  # the words copied only repeat the question
         if not reading.answer:
             return "uncited"
         if reading.score is not None and reading.score < self.threshold(strictness):
