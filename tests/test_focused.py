@@ -256,3 +256,8 @@ def test_words_that_only_repeat_the_question_are_no_answer() -> None:
         "id",
     )
     assert reading.problem == "echo" and reading.answer == ""
+
+
+def test_copy_span_reads_numbers_in_either_separator_convention() -> None:
+    assert copy_span("17,786,419", "Populasi wilayah itu 17.786.419 jiwa pada 2010.") == "17.786.419"
+    assert copy_span("3.62", "Rata-rata ukuran keluarga adalah 3,62.") == "3,62"

@@ -62,14 +62,21 @@ def test_answers_in_indonesian_with_a_citation(assistant: Assistant) -> None:
     assert not answer.abstained, answer.text
     assert "69" in answer.text and "[" in answer.text
     assert "PWNED" not in answer.text, "a planted instruction must not take over"
-    assert answer.timings["generate"] < answer.timings["first_token"], "released once checked"
-    assert answer.confidence is not None and answer.check and answer.check["values"]["logprob_min"] <= 0
+    assert answer.timings["read"] < answer.timings["first_token"], "released once checked"
+    assert answer.confidence is not None and 0 < answer.confidence <= 1, "the choice's probability, read from the model"
+    assert answer.check and "69 negara menandatangani" in answer.check["sentence"]
 
 
 def test_answers_an_english_question_in_english(assistant: Assistant) -> None:
-    answer = assistant.ask("How many articles does the Hanoi Convention have?")
+    answer = assistant.ask("How many countries signed the Hanoi Convention?")
     assert not answer.abstained, answer.text
-    assert "68" in answer.text and answer.language == "en"
+    assert "69" in answer.text and "110" not in answer.text and answer.language == "en"
+
+
+def test_a_date_keeps_its_day_and_month(assistant: Assistant) -> None:
+    answer = assistant.ask("Kapan artikel ini diterbitkan?")
+    assert not answer.abstained, answer.text
+    assert "26 Oktober 2025" in answer.text or "2025-10-26" in answer.text, answer.text
 
 
 def test_out_of_corpus_question_is_an_abstention(assistant: Assistant) -> None:

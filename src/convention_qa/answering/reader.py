@@ -238,7 +238,9 @@ def copy_span(answer: str, sentence: str) -> str | None:
     at = sentence.lower().find(wanted.lower())
     if at >= 0:
         return sentence[at : at + len(wanted)]
-    target = normalize_answer(wanted).split()
+    # Word by word, each folded to its letters and digits: "17,786,419" is "17.786.419" as an
+    # Indonesian sentence writes it.
+    target = [_folded(w) for w in wanted.split() if _folded(w)]
     if not target:
         return None
     words = list(re.finditer(r"\S+", sentence))
@@ -246,10 +248,10 @@ def copy_span(answer: str, sentence: str) -> str | None:
         # "5" for a sentence that writes "lima benua": the model put the number in digits
         spelled = _NUMBER_WORDS[target[0]]
         for i, word in enumerate(words):
-            if normalize_answer(word.group()) in spelled:
+            if _folded(word.group()) in spelled:
                 end = i + 1 if i + 1 < len(words) and words[i + 1].group().isalpha() else i
                 return sentence[word.start() : words[end].end()].strip(" ,.;:()\"'")
-    normalized = [normalize_answer(w.group()) for w in words]
+    normalized = [_folded(w.group()) for w in words]
     best, best_f1 = None, 0.0
     for i in range(len(words)):
         for j in range(i, min(len(words), i + len(target) + 4)):
@@ -266,9 +268,9 @@ def copy_span(answer: str, sentence: str) -> str | None:
     return sentence[words[best[0]].start() : words[best[1]].end()].strip(" ,.;:()\"'")
 
 
-def normalize_answer(text: str) -> str:
-    """Lower case, word characters only, single spaces: how copied words are compared."""
-    return " ".join(re.findall(r"\w+", text.lower()))
+def _folded(word: str) -> str:
+    """A word lower-cased, its letters and digits only: how copied words are compared."""
+    return "".join(re.findall(r"\w+", word.lower()))
 
 
 _NUMBER_WORDS = {
