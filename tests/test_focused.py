@@ -146,7 +146,7 @@ def test_a_cross_language_span_is_phrased_in_the_language_asked() -> None:
         [_ranked("Para delegasi datang dari lima benua.")],
         "en",
     )
-    assert reading.span == "lima benua" and reading.answer == "five continents" and reading.phrased
+    assert reading.span == "lima benua" and reading.answer == "five continents (lima benua)" and reading.phrased
 
 
 def test_a_date_answer_keeps_its_day_and_month() -> None:

@@ -7,7 +7,8 @@ freely, and the choice comes with a confidence: the probability the model gives 
 the first token of its reply (``0`` is NONE). The words it copies are then found in the chosen
 sentence (an answer that is not there is no answer), and, when the question was asked in
 another language than the sentence's and the words are more than names and numbers, phrased in
-the language asked by one short model call whose output is checked.
+the language asked by one short model call whose output is checked, followed by the words as
+the article writes them: "năm châu lục (lima benua)".
 
 Without a model (the extractive backend), the best-ranked sentence is the answer, given when it
 beats the next one by the operating point's margin.
@@ -171,8 +172,10 @@ class Reader:
         source = chosen.language or guess_language(chosen.text)
         if language != source and _needs_phrasing(span):
             phrased = self._phrase(span, source, language)
-            if phrased:
-                reading.answer, reading.phrased = phrased, True
+            if phrased and phrased.casefold() != span.casefold():
+                # The words in the language asked, and as the article writes them: a small model's
+                # translation can be loose, and the reader can check it against the source.
+                reading.answer, reading.phrased = f"{phrased} ({span})", True
         return reading
 
     def _choices(self, messages: list[BaseMessage], options: list[str]) -> dict[str, float] | None:
