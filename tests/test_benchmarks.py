@@ -82,7 +82,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_script_is_run_here() -> None:
-    covered = {"answer", "calibrate", "fit_support", "fit_verdict", "ingest", "load", "rescore", "retrieval"}
+    covered = {"answer", "calibrate", "fit_support", "fit_verdict", "ingest", "load", "rank", "rescore", "retrieval"}
     assert {p.stem for p in BENCHMARKS.glob("[!_]*.py")} == covered, "a new benchmark needs its run in this file"
 
 
@@ -126,3 +126,13 @@ def test_rescore(tiny: Path) -> None:
 def test_retrieval(tiny: Path) -> None:
     run([str(BENCHMARKS / "retrieval.py"), str(tiny / "eval-data"), "--sets", "idk_mrc_valid",
          "--cache", str(tiny / "cache")], tiny)  # fmt: skip
+
+
+def test_rank(tiny: Path) -> None:
+    env = {"CONVENTION_QA_DATA_DIR": str(tiny / "data")}
+    out = run(
+        [str(BENCHMARKS / "rank.py"), "measure", str(tiny / "eval-data" / "idk_mrc_valid"), "--grid"], tiny, **env
+    )
+    assert "mix (shipped)" in out and "best weights" in out
+    out = run([str(BENCHMARKS / "rank.py"), "fit", str(tiny / "train-data" / "tydiqa_id_train")], tiny, **env)
+    assert "best weights" in out
