@@ -51,6 +51,12 @@ def load_runs(paths: list[Path], support: NearMiss) -> list[tuple[str, list[dict
             check = q.get("check")
             if not check or q.get("candidate_right") is None:
                 continue
+            if "values" not in check:
+                raise SystemExit(
+                    f"{report}: not a run of the free reader (its answer check is what this fits): "
+                    "run eval with CONVENTION_QA_READER=free; the focused reader's points come from "
+                    "`convention-qa calibrate`"
+                )
             values = dict(check["values"])
             values["support"] = support.logit(values, check.get("lacking") or ())
             rows.append(values)

@@ -76,6 +76,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
             root,
             CONVENTION_QA_POLICY=policy,
             CONVENTION_QA_STRICTNESS="off",
+            CONVENTION_QA_READER="free",  # the runs the free reader's fitting scripts read
             CONVENTION_QA_DATA_DIR=str(root / "data"),
         )
     return root
