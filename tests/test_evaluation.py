@@ -134,7 +134,7 @@ def test_eval_on_a_shared_format_set_builds_its_own_index_and_scores(settings: S
 def test_compare_shows_what_got_better_and_worse(settings: Settings, tmp_path: Path) -> None:
     folder = shared_set(tmp_path / "mini")
     good = ScriptedChatModel(replies=["Magelang [1].", "Danau Toba [1].", "NOT_FOUND"])
-    bad = ScriptedChatModel(replies=["Magelang [1].", "NOT_FOUND", "Candi Borobudur [1]."])
+    bad = ScriptedChatModel(replies=["Magelang [1].", "NOT_FOUND", "Jawa Tengah [1]."])
     run(["eval", str(folder), "--out", str(tmp_path / "old")], settings, good)
     run(["eval", str(folder), "--out", str(tmp_path / "new")], settings, bad)
     result = run(["eval", "--compare", str(tmp_path / "old/report.json"), str(tmp_path / "new/report.json")], settings)

@@ -261,3 +261,15 @@ def test_words_that_only_repeat_the_question_are_no_answer() -> None:
 def test_copy_span_reads_numbers_in_either_separator_convention() -> None:
     assert copy_span("17,786,419", "Populasi wilayah itu 17.786.419 jiwa pada 2010.") == "17.786.419"
     assert copy_span("3.62", "Rata-rata ukuran keluarga adalah 3,62.") == "3,62"
+
+
+def test_without_a_model_a_sentence_sharing_too_little_with_the_question_is_no_answer() -> None:
+    weak = RankedSentence(
+        _passage("Festival itu dihadiri 5000 pengunjung."), 0, (0, 36), "Festival itu.", 1.0, 0.7, 0.1, 0.0
+    )
+    reading = Reader(None, Prompts()).run(Query.read("Siapa juara piala dunia 2022?", "id"), [weak], "id")
+    assert reading.choice is None, "an off-topic best sentence is not an answer, whatever the strictness"
+    strong = RankedSentence(
+        _passage("Juara piala dunia 2022 adalah Argentina."), 0, (0, 40), "Juara.", 1.0, 0.9, 0.8, 0.0
+    )
+    assert Reader(None, Prompts()).run(Query.read("Siapa juara piala dunia 2022?", "id"), [strong], "id").choice == 1

@@ -128,8 +128,9 @@ class SentenceRanker:
         own = self._signals(query, pieces, words, self._dense(query.text, texts))
         if context is not None:
             leaned = self._signals(context, pieces, words, self._dense(context.text, texts))
+            lean = 0.25
             own = [
-                tuple(a + 0.25 * b for a, b in zip(mine, theirs, strict=True))
+                tuple(a + lean * b for a, b in zip(mine, theirs, strict=True))
                 for mine, theirs in zip(own, leaned, strict=True)
             ]
         wants = answer_kind(query.text)

@@ -122,8 +122,11 @@ class Reader:
             # The best sentence, scored by how clearly it beats the next one (a ranking margin,
             # not a probability: no confidence is claimed). The margin tells right from wrong far
             # better than the score itself (ROC AUC 0.79 against 0.70 on eval/seed.yaml).
-            reading.choice, reading.span, reading.answer = 1, shown[0].text, shown[0].text
-            reading.score = shown[0].score - (sentences[1].score if len(sentences) > 1 else 0.0)
+            best = shown[0]
+            if not context and not _evident(best, question):
+                return reading  # no sentence shares enough with the question: "model"
+            reading.choice, reading.span, reading.answer = 1, best.text, best.text
+            reading.score = best.score - (sentences[1].score if len(sentences) > 1 else 0.0)
             return reading
         messages = self.messages(question, shown, context)
         options = [str(n) for n in range(len(shown) + 1)]
@@ -294,6 +297,19 @@ _NUMBER_WORDS = {
         ]
     )
 }
+
+
+# Without a model, the best sentence must share this much with the question to be an answer at
+# all, whatever the strictness: within a language, this IDF-weighted share of its words; across
+# languages, this cosine similarity (the extractive backend's floors, as before this reader).
+MIN_OVERLAP = 0.34
+MIN_SIMILARITY = 0.79
+
+
+def _evident(sentence: RankedSentence, question: Query) -> bool:
+    if sentence.language in (question.language, None):
+        return sentence.lexical >= MIN_OVERLAP
+    return sentence.dense >= MIN_SIMILARITY
 
 
 def _echoes(span: str, question: Query) -> bool:
