@@ -4,10 +4,12 @@ for each strictness setting, and how they are chosen from evaluation runs.
 A point is chosen from runs made with ``STRICTNESS=off`` (every answer given, with its
 confidence): for each candidate threshold, the answered precision and the coverage of each run;
 ``strict``, ``balanced`` and ``helpful`` are the lowest thresholds at which the mean answered
-precision over the runs (each run counting alike) reaches 0.75, 0.65 and 0.60 (a half-unanswerable set such as IDK-MRC pulls the mean down: on mostly answerable questions the precision is higher, see README). The file shipped
-beside this module is ``convention-qa calibrate``'s output for the bundled model and for the
-extractive backend; an operator runs the same command on their own backend and question sets
-and points ``CONVENTION_QA_OPERATING_POINTS`` at the file it writes.
+precision over the runs (each run counting alike) reaches 0.75, 0.65 and 0.60. A
+half-unanswerable set such as IDK-MRC pulls the mean down: on mostly answerable questions the
+precision at each point is higher (see the README). The file shipped beside this module is
+``convention-qa calibrate``'s output for the bundled model and for the extractive backend; an
+operator runs the same command on their own backend and question sets and points
+``CONVENTION_QA_OPERATING_POINTS`` at the file it writes.
 """
 
 from __future__ import annotations
