@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from convention_qa.answering.retrieval import Retriever
 from convention_qa.config import Settings
 from convention_qa.corpus.index import Store, open_store
+from convention_qa.corpus.ingest import ingest
 
 from .fakes import HashingEmbeddings
 
@@ -69,3 +71,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if item.get_closest_marker("integration") is None and module not in SLOW_MODULES:
             item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    """One index of the seed article per test module, with the fake embedder: the tests only read it."""
+    folder = tmp_path_factory.mktemp("answering")
+    (folder / "corpus").mkdir()
+    shutil.copy(SEED_ARTICLE, folder / "corpus" / SEED_ARTICLE.name)
+    with pytest.MonkeyPatch.context() as patch:  # no CONVENTION_QA_* setting from outside
+        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
+            patch.delenv(name)
+        settings = Settings(data_dir=folder / "data", corpus_dir=folder / "corpus")
+        embedder = HashingEmbeddings()
+        store = open_store(settings, embedder.model_id)
+        ingest(store, embedder, settings)
+    return Retriever(store, embedder)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,30 +13,12 @@ from convention_qa.answering.retrieval import Retriever
 from convention_qa.answering.verdict import Verdict, check_answer, load_verdict
 from convention_qa.config import AnswerConfig, Settings
 from convention_qa.contract import Answer, Event, Final, Token
-from convention_qa.corpus.index import Store, open_store
+from convention_qa.corpus.index import Store
 from convention_qa.corpus.ingest import ingest
 from convention_qa.errors import ConfigError, ModelError, QuestionError
 from convention_qa.text import Query
 
-from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel, UnreachableChatModel
-
-
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
-    """One index of the seed article for the whole module: the assistant only reads it."""
-    folder = tmp_path_factory.mktemp("answering")
-    (folder / "corpus").mkdir()
-    shutil.copy(SEED_ARTICLE, folder / "corpus" / SEED_ARTICLE.name)
-    with pytest.MonkeyPatch.context() as patch:  # no CONVENTION_QA_* setting from outside
-        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
-            patch.delenv(name)
-        settings = Settings(data_dir=folder / "data", corpus_dir=folder / "corpus")
-        embedder = HashingEmbeddings()
-        store = open_store(settings, embedder.model_id)
-        ingest(store, embedder, settings)
-    return Retriever(store, embedder)
-
 
 FREE = AnswerConfig(
     reader="free", translate=True

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +14,11 @@ from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import RankedSentence, SentenceRanker, sentences_of
 from convention_qa.answering.reader import Reader, checked_translation, copy_span
 from convention_qa.answering.retrieval import Retriever
-from convention_qa.answering.stages import Condense, looks_like_follow_up
-from convention_qa.config import AnswerConfig, Settings
+from convention_qa.answering.stages import Condense
+from convention_qa.config import AnswerConfig
 from convention_qa.contract import ChunkMeta, Passage, Stage, follow
-from convention_qa.corpus.index import open_store
-from convention_qa.corpus.ingest import ingest
-from convention_qa.text import Query
+from convention_qa.text import Query, looks_like_follow_up
 
-from .conftest import SEED_ARTICLE
 from .fakes import HashingEmbeddings, ScriptedChatModel
 
 
@@ -35,21 +30,6 @@ class ChoosingChatModel(ScriptedChatModel):
     def choice_probabilities(self, messages: list[BaseMessage], options: list[str]) -> dict[str, float]:
         self.probes.append(list(messages))
         return {o: self.choices.get(o, 0.0) for o in options}
-
-
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
-    folder = tmp_path_factory.mktemp("focused")
-    (folder / "corpus").mkdir()
-    shutil.copy(SEED_ARTICLE, folder / "corpus" / SEED_ARTICLE.name)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("CONVENTION_QA_")]:
-            patch.delenv(name)
-        settings = Settings(data_dir=folder / "data", corpus_dir=folder / "corpus")
-        embedder = HashingEmbeddings()
-        store = open_store(settings, embedder.model_id)
-        ingest(store, embedder, settings)
-    return Retriever(store, embedder)
 
 
 def _passage(text: str, language: str = "id", score: float = 0.8, pid: str = "p1") -> Passage:

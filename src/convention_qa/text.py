@@ -18,6 +18,7 @@ __all__ = [
     "answer_language",
     "fold_marks",
     "guess_language",
+    "looks_like_follow_up",
     "numbers",
     "strip_markers",
     "tokenize",
@@ -210,3 +211,17 @@ class Query:
             words=frozenset(words_of(text)),
             numbers=frozenset(numbers(text)),
         )
+
+
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
+    r"itu|tersebut|ini|dia|ia|beliau|mereka|nya|sana|"
+    r"nó|đó|ấy|này|họ|ông|bà)\b|^(and|dan|và|lalu|terus|then|so|also|juga|còn)\b|\w+nya\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_follow_up(question: Query) -> bool:
+    """A question that leans on the one before: a pronoun ("it", "-nya", "nó"), an opening "and",
+    or too few words to stand alone."""
+    return len(question.tokens) <= 3 or bool(_FOLLOW_UP.search(question.text))

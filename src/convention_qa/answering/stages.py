@@ -11,7 +11,6 @@ typed values. :mod:`convention_qa.answering.pipeline` lists their order.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,23 +21,11 @@ from convention_qa.answering.reader import Reader, Reading, checked_translation
 from convention_qa.answering.retrieval import Retriever
 from convention_qa.answering.writer import Writer
 from convention_qa.contract import AbstainReason, AnswerRequest, Citation, Passage
-from convention_qa.text import Query, strip_markers
+from convention_qa.text import Query, looks_like_follow_up, strip_markers
 
-__all__ = ["Check", "Cite", "Condense", "Focus", "Rank", "Read", "Retrieve", "Translate", "looks_like_follow_up"]
+__all__ = ["Check", "Cite", "Condense", "Focus", "Rank", "Read", "Retrieve", "Translate"]
 
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
-    r"itu|tersebut|ini|dia|ia|beliau|mereka|nya|sana|"
-    r"nó|đó|ấy|này|họ|ông|bà)\b|^(and|dan|và|lalu|terus|then|so|also|juga|còn)\b|\w+nya\b",
-    re.IGNORECASE,
-)
 _CONTEXT_CHARS = 300  # of the earlier question a follow-up is read with
-
-
-def looks_like_follow_up(question: Query) -> bool:
-    """A question that leans on the one before: a pronoun ("it", "-nya", "nó"), an opening "and",
-    or too few words to stand alone."""
-    return len(question.tokens) <= 3 or bool(_FOLLOW_UP.search(question.text))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ one constrained retry when the answer is not grounded or not in the language ask
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,18 +17,12 @@ from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.streaming import refusal_probability
 from convention_qa.contract import Message, Repair
 from convention_qa.errors import ConventionQAError, ModelError
-from convention_qa.text import LANGUAGES, Query, strip_markers
+from convention_qa.text import LANGUAGES, Query, looks_like_follow_up, strip_markers
 
-__all__ = ["Writer", "looks_like_follow_up"]
+__all__ = ["Writer"]
 
 log = logging.getLogger(__name__)
 
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|he|his|him|she|her|they|them|their|this|that|those|these|there|"
-    r"itu|tersebut|ini|dia|ia|beliau|mereka|nya|sana|"
-    r"nó|đó|ấy|này|họ|ông|bà)\b|^(and|dan|và|lalu|terus|then|so)\b|\w+nya\b",
-    re.IGNORECASE,
-)
 _CONTEXT_CHARS = 300  # of each earlier message a follow-up is read with
 _CONDENSED_TOKENS = 64  # a rewritten question is one line
 
@@ -148,10 +141,6 @@ def _last_exchange(history: Sequence[Message]) -> list[Message]:
         if history[index].get("role") == "user":
             return list(history[index : index + 2])
     return list(history[-2:])
-
-
-def looks_like_follow_up(question: Query) -> bool:
-    return len(question.tokens) <= 3 or bool(_FOLLOW_UP.search(question.text))
 
 
 def _model_error(exc: Exception) -> ModelError:
