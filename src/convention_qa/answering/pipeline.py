@@ -58,7 +58,7 @@ class Pipeline:
         timed("condense", started)
         yield Stage("retrieve")
         started = time.perf_counter()
-        passages = self.retrieve.run(focus.query, request.k)
+        passages, off_corpus = self.retrieve.run(focus.query, request.k)
         timed("retrieve", started)
         answer = Answer(
             question=request.question,
@@ -71,8 +71,7 @@ class Pipeline:
             timings=timings,
         )
         timings = answer.timings
-        if not passages:
-            answer.passages = self.retrieve.retriever.retrieve(focus.query, request.k)
+        if off_corpus:  # the closest passages stay in the answer: a refusal shows them
             yield from _abstain(answer, "off-corpus", "retrieve", abstain_text)
             return
         answer.signals = measure(focus.query, passages, self.retrieve.retriever.rarity)

@@ -25,8 +25,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from convention_qa.answering.prompts import NOT_FOUND, Prompts
 from convention_qa.answering.ranking import RankedSentence
-from convention_qa.answering.streaming import choice_probabilities
-from convention_qa.errors import ConventionQAError, ModelError
+from convention_qa.answering.streaming import choice_probabilities, model_error
+from convention_qa.errors import ConventionQAError
 from convention_qa.text import LANGUAGES, STOP_WORDS, Query, fold_marks, guess_language, numbers, strip_markers
 
 __all__ = ["Reader", "Reading", "checked_translation", "copy_span"]
@@ -188,7 +188,7 @@ class Reader:
         except ConventionQAError:
             raise
         except Exception as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc) from None
 
     def _reply(self, messages: list[BaseMessage]) -> str:
         assert self.chat_model is not None
@@ -197,7 +197,7 @@ class Reader:
         except ConventionQAError:
             raise
         except Exception as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc) from None
         return str(reply.content).strip()
 
     def _phrase(self, span: str, source: str, language: str) -> str:
@@ -330,11 +330,3 @@ def _holder(words: str, shown: list[RankedSentence]) -> int:
 def _needs_phrasing(span: str) -> bool:
     """Whether a span holds words to translate (not only names and numbers)."""
     return any(w.isalpha() and w.islower() and len(w) >= 3 for w in re.findall(r"\w+", span))
-
-
-def _model_error(exc: Exception) -> ModelError:
-    return ModelError(
-        f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
-        "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
-        "CONVENTION_QA_LLM=extractive to answer without a model"
-    )

@@ -60,18 +60,18 @@ class Condense:
 
 @dataclass
 class Retrieve:
-    """The ``k`` best passages; an empty list when none is close enough to the question."""
+    """The ``k`` best passages, and whether even the best is too far from the question to answer
+    it (below the policy's off-corpus floor)."""
 
     retriever: Retriever
     policy: Policy | None = None  # its off-corpus floors
 
-    def run(self, query: Query, k: int) -> list[Passage]:
+    def run(self, query: Query, k: int) -> tuple[list[Passage], bool]:
         passages = self.retriever.retrieve(query, k)
-        if passages and self.policy is not None:
-            same_language = passages[0].meta.language in (query.language, None)
-            if self.policy.off_corpus(passages[0].score, same_language):
-                return []
-        return passages
+        if not passages:
+            return passages, True
+        same_language = passages[0].meta.language in (query.language, None)
+        return passages, self.policy is not None and self.policy.off_corpus(passages[0].score, same_language)
 
 
 @dataclass

@@ -14,8 +14,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from convention_qa.answering.prompts import NOT_FOUND
+from convention_qa.errors import ModelError
 
-__all__ = ["Manager", "StreamingChatModel", "choice_probabilities", "refusal_probability"]
+__all__ = ["Manager", "StreamingChatModel", "choice_probabilities", "model_error", "refusal_probability"]
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +102,12 @@ def choice_probabilities(
         if token in found:
             found[token] += math.exp(item["logprob"])
     return found
+
+
+def model_error(exc: Exception) -> ModelError:
+    """A chat model's failure as the error every surface reports (what to check, or how to do without)."""
+    return ModelError(
+        f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
+        "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
+        "CONVENTION_QA_LLM=extractive to answer without a model"
+    )

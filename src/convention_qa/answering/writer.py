@@ -14,9 +14,9 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from convention_qa.answering.evidence import Evidence
 from convention_qa.answering.grounding import answer_problem, is_refusal
 from convention_qa.answering.prompts import Prompts
-from convention_qa.answering.streaming import refusal_probability
+from convention_qa.answering.streaming import model_error, refusal_probability
 from convention_qa.contract import Message, Repair
-from convention_qa.errors import ConventionQAError, ModelError
+from convention_qa.errors import ConventionQAError
 from convention_qa.text import LANGUAGES, Query, looks_like_follow_up, strip_markers
 
 __all__ = ["Writer"]
@@ -79,7 +79,7 @@ class Writer:
         except ConventionQAError:
             raise
         except Exception as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc) from None
 
     def translate(self, question: str, language: str) -> str:
         """``question`` in ``language`` (by the model), or '' when that fails or looks wrong."""
@@ -101,7 +101,7 @@ class Writer:
         except ConventionQAError:
             raise
         except Exception as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc) from None
 
     def repair(
         self,
@@ -141,11 +141,3 @@ def _last_exchange(history: Sequence[Message]) -> list[Message]:
         if history[index].get("role") == "user":
             return list(history[index : index + 2])
     return list(history[-2:])
-
-
-def _model_error(exc: Exception) -> ModelError:
-    return ModelError(
-        f"the answer model failed ({type(exc).__name__}: {exc}). Check that its server is "
-        "running and CONVENTION_QA_LLM_BASE_URL / CONVENTION_QA_LLM_MODEL, or set "
-        "CONVENTION_QA_LLM=extractive to answer without a model"
-    )
