@@ -45,9 +45,11 @@ def test_sigterm_during_a_long_upload_stops_the_server_and_leaves_the_index_whol
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc, 120, log.read_text(errors="replace"))
         paragraphs = [
-            f"Paragraf {i}: Konvensi Hanoi dibahas oleh delegasi nomor {i} dari banyak negara." for i in range(400)
+            f"Paragraf {i}: Konvensi Hanoi dibahas oleh delegasi nomor {i} dari banyak negara." for i in range(4000)
         ]
-        big = ("\n\n".join(paragraphs)).encode()  # hundreds of chunks: a minute or more of embedding
+        # about 500 chunks: well over a minute of embedding on two cores, so the signal lands mid-upload
+        # (400 paragraphs made 48 chunks, embedded in under 4 s on CI's machine, and the test raced)
+        big = ("\n\n".join(paragraphs)).encode()
 
         cut: list[httpx.Response] = []
 
