@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text, update
 
 from convention_qa.contract import Answer, Citation, Exchange
 from convention_qa.conversations.database import database_url
-from convention_qa.conversations.owners import Owner
+from convention_qa.conversations.owners import ADMIN, Owner
 from convention_qa.conversations.store import ConversationStore, open_conversations
 from convention_qa.conversations.tables import ConversationRow
 from convention_qa.errors import ConversationError, NotFoundError
@@ -209,3 +209,49 @@ def test_replicas_answering_in_one_conversation_at_once_get_distinct_positions(u
     assert errors == []
     _, turns = replicas[1].get(conversation, ME)
     assert [t.position for t in turns] == list(range(32)), "every answer kept, each in its own place"
+
+
+ODD = "Berapa negara\u0000 yang menandatangani\ud800 Konvensi Hanoi?"
+
+
+def test_odd_characters_are_kept_alike_on_both_engines(store: ConversationStore) -> None:
+    """PostgreSQL refuses NUL in text, and neither engine encodes a lone surrogate: both keep the
+    text without NULs and with U+FFFD for surrogates, and an id holding them is simply not found."""
+    owner = Owner("anon:odd")
+    answer = Answer(question=ODD, text="69 negara\u0000 [1].", abstained=False)
+    conversation = store.start(ODD, owner)
+    answer_id = store.record(conversation, ODD, answer, {"note": "\u0000"}, owner)
+    assert answer_id
+    summary, turns = store.get(conversation, owner)
+    assert summary.title == "Berapa negara yang menandatangani\ufffd Konvensi Hanoi?"
+    assert turns[0].question == summary.title and turns[0].answer == "69 negara [1]."
+    feedback = store.rate(answer_id, "down", owner, comment="no\u0000pe", correction="69\u0000")
+    assert (feedback.comment, feedback.correction) == ("nope", "69")
+    for odd_id in ("a\u0000b", f"{conversation}\u0000", "\ud800"):
+        with pytest.raises(NotFoundError):
+            store.get(odd_id, owner)
+        with pytest.raises(NotFoundError):
+            store.history(odd_id, owner)
+        with pytest.raises(NotFoundError):
+            store.rate(odd_id, "up", owner)
+        assert not store.delete(odd_id, owner)
+    with pytest.raises(ValueError, match="NUL"):
+        Owner("anon:\u0000")
+
+
+def test_anonymous_conversations_go_after_their_own_retention(store: ConversationStore) -> None:
+    """Nobody can come back as an anonymous owner once its cookie is gone: those conversations
+    are deleted after ANONYMOUS_RETENTION_DAYS; keys' and proxy users' stay (RETENTION_DAYS unset)."""
+    from convention_qa.conversations.tables import now
+
+    owners = [Owner("anon:old"), Owner("tab:old"), Owner("key:alice"), Owner("user:bob"), Owner("anon:recent")]
+    made = {o.id: store.start("q", o) for o in owners}
+    with store.database.transaction() as session:
+        old = [made[o] for o in ("anon:old", "tab:old", "key:alice", "user:bob")]
+        session.execute(
+            update(ConversationRow).where(ConversationRow.id.in_(old)).values(updated_at=now() - timedelta(days=45))
+        )
+    store.anonymous_retention_days, store._pruned = 30, 0.0
+    store.prune_if_due()
+    left = {c.id for c in store.summaries(ADMIN, 100)}
+    assert left == {made["key:alice"], made["user:bob"], made["anon:recent"]}

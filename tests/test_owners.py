@@ -246,7 +246,10 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> ConversationStore:
     return open_conversations(f"sqlite:///{tmp_path_factory.mktemp('owners') / 'c.db'}")
 
 
-OWNER_IDS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=60)
+# Owner ids never hold NUL (the web layer never makes one, and Owner refuses it: see test_odd_bytes).
+OWNER_IDS = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=60
+)
 PROBES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
 
 

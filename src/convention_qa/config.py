@@ -177,6 +177,19 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Conversations untouched for this many days are deleted; unset keeps them."
     )
+    anonymous_cookie_days: float = Field(
+        30,
+        gt=0,
+        le=400,
+        description="An anonymous browser's owner cookie is good for this many days after it was last issued "
+        "(it is issued again while in use); a copied cookie dies this long after its browser stops using it.",
+    )
+    anonymous_retention_days: float = Field(
+        30,
+        ge=0,
+        description="Anonymous conversations (no key, no proxy user) untouched for this many days are deleted: "
+        "once their cookie is gone nobody can reach them. 0 keeps them (RETENTION_DAYS still applies).",
+    )
     reports_dir: Path = Field(
         Path("reports"), description="Where the web UI's Evaluation tab looks for `convention-qa eval --out` folders."
     )

@@ -57,6 +57,7 @@ class Factory:
             database_url(s.data_dir, s.database_url),
             history_exchanges=exchanges_for(s.history_messages),
             retention_days=s.retention_days,
+            anonymous_retention_days=s.anonymous_retention_days or None,
         )
 
     def store(self, *, reset: bool = False) -> Store:

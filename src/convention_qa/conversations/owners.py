@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ADMIN", "LEGACY", "LOCAL", "USER_KEY_PREFIX", "KeyLookup", "Owner"]
+__all__ = ["ADMIN", "ANONYMOUS_PREFIXES", "LEGACY", "LOCAL", "USER_KEY_PREFIX", "KeyLookup", "Owner"]
 
 USER_KEY_PREFIX = "cqa_"  # every user key starts so: a wrong one is refused, not taken for "no key"
+# Owners nobody can come back as once their cookie is gone: anonymous browsers (and the per-tab
+# owners earlier versions gave the UI), kept only ANONYMOUS_RETENTION_DAYS.
+ANONYMOUS_PREFIXES = ("anon:", "tab:")
 LEGACY = "legacy"  # conversations kept before owners existed: only the admin sees them
 
 
@@ -20,6 +23,12 @@ class Owner:
 
     id: str
     admin: bool = False
+
+    def __post_init__(self) -> None:
+        # Both engines keep text without NULs (``tables.storable``): an owner id with one would be
+        # kept as another owner's. The web layer never makes one (keys are names, users printable).
+        if "\x00" in self.id or any("\ud800" <= c <= "\udfff" for c in self.id):
+            raise ValueError("an owner id cannot hold NUL characters or lone surrogates")
 
 
 ADMIN = Owner("admin", admin=True)

@@ -18,14 +18,14 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from convention_qa.contract import Answer, Exchange
 from convention_qa.conversations.database import Database, connect
 from convention_qa.conversations.keys import ApiKeys
-from convention_qa.conversations.owners import Owner
+from convention_qa.conversations.owners import ANONYMOUS_PREFIXES, Owner
 from convention_qa.conversations.records import (
     ConversationSummary,
     FeedbackRecord,
@@ -35,7 +35,7 @@ from convention_qa.conversations.records import (
     turn_record,
     utc,
 )
-from convention_qa.conversations.tables import MAX_TITLE_CHARS, ConversationRow, FeedbackRow, TurnRow, now
+from convention_qa.conversations.tables import MAX_TITLE_CHARS, ConversationRow, FeedbackRow, TurnRow, now, storable
 from convention_qa.errors import ConversationError, NotFoundError
 
 __all__ = ["ConversationStore", "open_conversations"]
@@ -48,12 +48,20 @@ _RECORD_ATTEMPTS = 20
 class ConversationStore:
     """Thread-safe; one per process, shared by the API and the UI."""
 
-    def __init__(self, database: Database, *, history_exchanges: int = 6, retention_days: float | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        history_exchanges: int = 6,
+        retention_days: float | None = None,
+        anonymous_retention_days: float | None = None,
+    ) -> None:
         self.database = database
         self.engine = database.engine
         self.keys = ApiKeys(database)
         self.history_exchanges = history_exchanges
         self.retention_days = retention_days
+        self.anonymous_retention_days = anonymous_retention_days
         self._session = database.transaction
         self._pruned = 0.0
         self._prune_lock = threading.Lock()
@@ -65,8 +73,10 @@ class ConversationStore:
         with self._session() as session:
             if self._conversation(session, conversation_id, owner) is None:
                 raise NotFoundError(
-                    f"unknown or expired session_id {conversation_id[:64]!r} (no such conversation): "
-                    "omit it to start a new conversation"
+                    f"unknown or expired session_id {conversation_id[:64]!r} (no such conversation of yours): "
+                    "a conversation belongs to the cookie or key that started it, so send the same key "
+                    "(Authorization: Bearer KEY) or keep the cookies (curl -b jar -c jar); "
+                    "omit session_id to start a new conversation"
                 )
             rows = session.scalars(
                 select(TurnRow)
@@ -173,11 +183,14 @@ class ConversationStore:
                 return False
             return self._remove(session, conversation_id)
 
-    def prune(self, older_than_days: float) -> int:
-        """Remove the conversations untouched for this many days; how many went."""
+    def prune(self, older_than_days: float, *, anonymous_only: bool = False) -> int:
+        """Remove the conversations untouched for this many days (only anonymous owners' with
+        ``anonymous_only``); how many went."""
         cutoff = now() - timedelta(days=older_than_days)
+        old = select(ConversationRow.id).where(ConversationRow.updated_at < cutoff)
+        if anonymous_only:
+            old = old.where(or_(*(ConversationRow.owner.startswith(p) for p in ANONYMOUS_PREFIXES)))
         with self._session() as session:
-            old = select(ConversationRow.id).where(ConversationRow.updated_at < cutoff)
             ids = list(session.scalars(old).all())
         for conversation_id in ids:
             with self._session() as session:
@@ -185,16 +198,22 @@ class ConversationStore:
         return len(ids)
 
     def prune_if_due(self) -> None:
-        """Apply the retention setting, at most once an hour."""
-        if self.retention_days is None:
+        """Apply the retention settings, at most once an hour."""
+        if self.retention_days is None and self.anonymous_retention_days is None:
             return
         with self._prune_lock:
             if time.monotonic() - self._pruned < 3600 and self._pruned:
                 return
             self._pruned = time.monotonic()
-        removed = self.prune(self.retention_days)
-        if removed:
-            log.info("removed %d conversations older than %g days", removed, self.retention_days)
+        if self.retention_days is not None:
+            removed = self.prune(self.retention_days)
+            if removed:
+                log.info("removed %d conversations older than %g days", removed, self.retention_days)
+        if self.anonymous_retention_days is not None:
+            days = self.anonymous_retention_days
+            removed = self.prune(days, anonymous_only=True)
+            if removed:
+                log.info("removed %d anonymous conversations older than %g days", removed, days)
 
     # -- feedback -------------------------------------------------------------------------
 
@@ -224,14 +243,16 @@ class ConversationStore:
         not_in_articles: bool,
     ) -> FeedbackRecord:
         with self._session() as session:
-            turn = session.get(TurnRow, answer_id)
+            turn = session.get(TurnRow, answer_id) if storable(answer_id) == answer_id else None
             if turn is None or self._conversation(session, turn.conversation_id, owner) is None:
                 raise NotFoundError(f"no answer with id {answer_id[:64]!r}: answer_id comes from /api/chat")
             row = session.get(FeedbackRow, answer_id)
             if row is None:
                 row = FeedbackRow(turn_id=answer_id)
                 session.add(row)
-            row.rating, row.comment, row.correction = rating, comment or None, correction or None
+            # As kept (``storable``), so that what is returned is what a later read finds.
+            row.rating, row.comment = rating, storable(comment) if comment else None
+            row.correction = storable(correction) if correction else None
             row.not_in_articles, row.created_at = not_in_articles, now()
             session.flush()
             record = feedback_record(row)
@@ -278,7 +299,10 @@ class ConversationStore:
 
     @staticmethod
     def _conversation(session: Session, conversation_id: str, owner: Owner) -> ConversationRow | None:
-        """The conversation if this owner may see it: another owner's is as absent as a missing one."""
+        """The conversation if this owner may see it: another owner's is as absent as a missing one
+        (and so is an id no conversation could have: one with a NUL or a lone surrogate)."""
+        if storable(conversation_id) != conversation_id:
+            return None
         row = session.get(ConversationRow, conversation_id)
         return row if row is not None and (owner.admin or row.owner == owner.id) else None
 
@@ -292,9 +316,18 @@ class ConversationStore:
 
 
 def open_conversations(
-    url: str, *, history_exchanges: int = 6, retention_days: float | None = None
+    url: str,
+    *,
+    history_exchanges: int = 6,
+    retention_days: float | None = None,
+    anonymous_retention_days: float | None = None,
 ) -> ConversationStore:
     """Connect, migrate, prune by retention; a ConversationError that says what to fix if it cannot."""
-    store = ConversationStore(connect(url), history_exchanges=history_exchanges, retention_days=retention_days)
+    store = ConversationStore(
+        connect(url),
+        history_exchanges=history_exchanges,
+        retention_days=retention_days,
+        anonymous_retention_days=anonymous_retention_days,
+    )
     store.prune_if_due()  # at start, then at most hourly on writes
     return store

@@ -6,14 +6,47 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Dialect, ForeignKey, Index, Integer
+from sqlalchemy import String as _String
+from sqlalchemy import Text as _Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from convention_qa.conversations.owners import LEGACY
 
-__all__ = ["MAX_TITLE_CHARS", "ApiKeyRow", "Base", "ConversationRow", "FeedbackRow", "TurnRow", "now"]
+__all__ = ["MAX_TITLE_CHARS", "ApiKeyRow", "Base", "ConversationRow", "FeedbackRow", "TurnRow", "now", "storable"]
 
 MAX_TITLE_CHARS = 120
+
+
+def storable(text: str) -> str:
+    """Text as every engine keeps it: PostgreSQL refuses NUL characters in text and neither engine
+    can encode a lone surrogate, so NULs are dropped and surrogates become U+FFFD, on SQLite too
+    (both engines keep, and find, the same thing)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+class String(TypeDecorator[str]):
+    """VARCHAR whose values (written or looked up) are ``storable``."""
+
+    impl = _String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return storable(value) if isinstance(value, str) else value
+
+
+class Text(String):
+    """TEXT whose values are ``storable``."""
+
+    impl = _Text
+    cache_ok = True
 
 
 class Base(DeclarativeBase):
