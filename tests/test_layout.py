@@ -99,3 +99,31 @@ def test_the_public_names_load_lazily_from_their_homes() -> None:
         assert value is not None and name in dir(convention_qa)
     with pytest.raises(AttributeError):
         convention_qa.NoSuchName  # noqa: B018
+
+
+def test_a_submodule_of_the_same_name_does_not_shadow_an_export() -> None:
+    """``convention_qa.corpus.ingest`` is the function, even after the module ``corpus/ingest.py``
+    (where it lives) is imported: Python binds a loaded submodule on its package, over the export.
+    Every package, every export, in a fresh interpreter that imports every submodule first."""
+    code = """
+import importlib, pkgutil, types, convention_qa
+subpackages = [m.name for m in pkgutil.iter_modules(convention_qa.__path__) if m.ispkg]
+packages = ["convention_qa"] + [f"convention_qa.{name}" for name in subpackages]
+for package in packages:
+    module = importlib.import_module(package)
+    for sub in pkgutil.iter_modules(module.__path__):
+        if not sub.name.startswith("__") and sub.name != "migrations":  # __main__ runs the CLI
+            importlib.import_module(f"{package}.{sub.name}")
+shadowed = []
+for package in packages:
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, types.ModuleType):
+            shadowed.append(f"{package}.{name}")
+from convention_qa.corpus import ingest
+assert callable(ingest) and ingest.__module__ == "convention_qa.corpus.ingest", ingest
+print(shadowed)
+"""
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == "[]", f"exports shadowed by their submodules: {shown}"

@@ -283,3 +283,14 @@ def test_no_owner_reaches_another_owners_conversation_by_any_id(
     assert [t.id for t in store.get(conversation, owner)[1]] == [answer_id]
     assert conversation in {c.id for c in store.summaries(ADMIN, 100_000)}
     assert store.delete(conversation, owner)
+
+
+def test_key_names_are_normalised_once(settings: Settings) -> None:
+    """`keys create \" carol \"` and `keys revoke \" carol \"` name the same key, as it is stored."""
+    made = cli(["keys", "create", " carol "], settings)
+    assert made.exit_code == 0 and "the key of carol (owner key:carol)" in made.stderr
+    assert cli(["keys", "revoke", " carol "], settings).exit_code == 0
+    assert cli(["keys", "revoke", "carol"], settings).exit_code == 1, "already revoked"
+    store = open_conversations(database_url(settings.data_dir, None))
+    assert [k.name for k in store.keys.list()] == ["carol"]
+    assert store.summaries(ADMIN) == []

@@ -6,12 +6,19 @@ A package lists its public names once, as the imports of its ``if TYPE_CHECKING:
 checkers and editors read), and ends with::
 
     __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)
+
+A name can be both an export and a submodule (``convention_qa.corpus.ingest`` is the function
+and the module it lives in). Importing the submodule makes Python set the package's attribute to
+the module, which would shadow the export from then on; the package's module type
+(``_Package``) keeps the export instead.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +44,33 @@ def _homes(init_file: str) -> dict[str, str]:
     return where
 
 
+class _Package(types.ModuleType):
+    """A package whose exports a submodule of the same name cannot shadow."""
+
+    _lazy_homes: dict[str, str]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        homes = self.__dict__.get("_lazy_homes", {})
+        home = homes.get(name)
+        if (
+            isinstance(value, types.ModuleType)
+            and home is not None
+            and value.__name__ == f"{self.__name__}.{name}"
+            and home == value.__name__
+            and hasattr(value, name)
+        ):
+            # The import system binds the submodule ``name`` on its package: bind the export instead.
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
 def lazy_exports(package: str, init_file: str) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """``(__getattr__, __dir__, __all__)`` for the package whose ``__init__`` is ``init_file``."""
     where = _homes(init_file)
+    module = sys.modules.get(package)
+    if module is not None and type(module) is types.ModuleType:
+        module.__dict__["_lazy_homes"] = where
+        module.__class__ = _Package
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)

@@ -134,6 +134,9 @@ def _key_store(ctx: click.Context) -> ApiKeys:
 @friendly_errors
 def keys_create(ctx: click.Context, name: str) -> None:
     """Make a key for NAME and print it (once: only its hash is kept)."""
+    from convention_qa.conversations.keys import key_name
+
+    name = key_name(name)
     key = _key_store(ctx).create(name)
     click.echo(key)
     click.echo(f"the key of {name} (owner key:{name}); it is not shown again", err=True)
@@ -155,6 +158,9 @@ def keys_list(ctx: click.Context) -> None:
 @friendly_errors
 def keys_revoke(ctx: click.Context, name: str) -> None:
     """Stop NAME's key working at once (its conversations stay)."""
+    from convention_qa.conversations.keys import key_name
+
+    name = key_name(name)
     if not _key_store(ctx).revoke(name):
         click.echo(f"no key named {name!r} is in use (convention-qa keys list)", err=True)
         sys.exit(1)

@@ -15,9 +15,18 @@ from convention_qa.conversations.records import ApiKeyRecord, utc
 from convention_qa.conversations.tables import ApiKeyRow, now
 from convention_qa.errors import ConfigError
 
-__all__ = ["ApiKeys"]
+__all__ = ["ApiKeys", "key_name"]
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def key_name(name: str) -> str:
+    """A key's name as it is kept and looked up (spaces around it dropped); ConfigError when it is
+    not 1-64 letters, digits, '.', '_', '@' or '-'. Every command that takes a name goes through it."""
+    name = name.strip()
+    if not _KEY_NAME.fullmatch(name):
+        raise ConfigError(f"key name {name[:64]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+    return name
 
 
 def _hash_key(key: str) -> str:
@@ -34,9 +43,7 @@ class ApiKeys:
     def create(self, name: str) -> str:
         """A new key for ``name`` (shown once; only its hash is kept). Its owner is ``key:NAME``:
         a key made again for a revoked name reaches that name's conversations."""
-        name = name.strip()
-        if not _KEY_NAME.fullmatch(name):
-            raise ConfigError(f"key name {name[:64]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        name = key_name(name)
         key = USER_KEY_PREFIX + secrets.token_urlsafe(32)
         with self.database.transaction() as session:
             row = session.get(ApiKeyRow, name)
@@ -55,6 +62,7 @@ class ApiKeys:
 
     def revoke(self, name: str) -> bool:
         """Stop a key working at once; False if no key of that name is in use."""
+        name = key_name(name)
         with self.database.transaction() as session:
             row = session.get(ApiKeyRow, name)
             if row is None or row.revoked_at is not None:
