@@ -25,12 +25,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+APP_ENV: dict[str, str] = {}  # the running app's settings, for the CLI to act on its data
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("ui")
     shutil.copytree(FROZEN_CORPUS, root / "corpus")
     port = free_port()
-    env = {
+    env = APP_ENV | {
         **{k: v for k, v in os.environ.items() if not k.startswith("CONVENTION_QA_")},
         "CONVENTION_QA_DATA_DIR": str(root / "data"),
         "CONVENTION_QA_CORPUS_DIR": str(root / "corpus"),
@@ -38,6 +41,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CONVENTION_QA_STRICTNESS": "off",  # the UI, not the answer check (measured by eval)
         "CONVENTION_QA_PORT": str(port),
     }
+    APP_ENV.update(env)
     log = open(root / "app.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -174,3 +178,41 @@ def test_two_browsers_see_only_their_own_conversations_and_export_them(page: Any
         page.locator("#exported a").first.click()
     exported = Path(download.value.path()).read_text(encoding="utf-8")
     assert mine in exported and "68 pasal" in exported and "Sources:" in exported
+
+
+def test_signing_in_with_a_key_in_the_sidebar_and_out_again(app_url: str) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "convention_qa", "keys", "create", "alice"],
+        env=APP_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = made.stdout.strip()
+    with open_page(app_url) as tab:
+        tab.wait_for_function("() => document.querySelector('#account').innerText.includes('Not signed in')")
+        tab.fill("#account input[name=key]", "cqa_not-a-key")
+        tab.click("#account button[type=submit]")
+        tab.wait_for_selector("text=That key is wrong or revoked", timeout=30_000)
+        tab.go_back()
+        tab.wait_for_selector("#account input[name=key]", timeout=60_000)
+        tab.fill("#account input[name=key]", key)
+        tab.click("#account button[type=submit]")
+        tab.wait_for_function(
+            "() => document.querySelector('#account')?.innerText.includes('Signed in with the key alice')",
+            timeout=60_000,
+        )
+        assert "convention_qa_key" not in tab.evaluate("document.cookie"), "HttpOnly: the page cannot read the key"
+        question = "Berapa pasal yang dimiliki Konvensi Hanoi?"
+        ask(tab, question)
+        tab.wait_for_function(f"() => document.querySelector('#past').innerText.includes({question!r})")
+        tab.screenshot(path=str(ARTIFACTS / "ui-signed-in.png"), full_page=True)
+        listed = tab.evaluate(
+            "k => fetch('api/conversations', {headers: {authorization: 'Bearer ' + k}}).then(r => r.json())", key
+        )
+        assert [c["title"] for c in listed] == [question], "the answer is alice's, on every browser she signs in on"
+        tab.click("#account .sign-out button")
+        tab.wait_for_function(
+            "() => document.querySelector('#account')?.innerText.includes('Not signed in')", timeout=60_000
+        )
+        assert question not in tab.locator("#past").inner_text(), "signed out: alice's history is not shown"

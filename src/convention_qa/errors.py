@@ -12,7 +12,8 @@ message as it is, without a traceback.
     ├── ModelError         the chat model is not installed or its server cannot be reached
     ├── NotFoundError      a session, conversation or document that does not exist
     ├── QuestionError      the question is empty or too long
-    └── AccessError        the request's key is wrong or missing where one is required
+    ├── AccessError        the request's key is wrong or missing where one is required
+    └── RequestError       the request itself is malformed (a header sent twice)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "QuestionError",
+    "RequestError",
     "StoreError",
 ]
 
@@ -69,3 +71,7 @@ class NotFoundError(ConventionQAError):
 
 class AccessError(ConventionQAError):
     """The request's key is wrong, revoked, or missing where the server requires one."""
+
+
+class RequestError(ConventionQAError):
+    """The request itself is malformed: not a question, a document or a key (a header sent twice)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from convention_qa.answering.assistant import Assistant
 from convention_qa.chat import Chat
@@ -19,7 +20,7 @@ from convention_qa.conversations.store import ConversationStore
 from convention_qa.corpus.index import Store
 from convention_qa.errors import NotFoundError
 from convention_qa.factory import Factory
-from convention_qa.web.identity import Identities
+from convention_qa.web.identity import COOKIE, KEY_COOKIE, Identities
 
 __all__ = [
     "AssistantDep",
@@ -99,5 +100,32 @@ def get_owner(request: Request) -> Owner:
 OwnerDep = Annotated[Owner, Depends(get_owner)]
 
 
-def require_owner(owner: OwnerDep) -> None:
+# How a request names its owner, declared for /openapi.json (``Identities.of`` decides): any one of them.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="key",
+    description="The admin key (CONVENTION_QA_API_KEY) or a user key (`convention-qa keys create NAME`). "
+    "Required when the server has an admin key; a conversation belongs to the key that started it.",
+)
+_KEY_COOKIE = APIKeyCookie(
+    name=KEY_COOKIE,
+    auto_error=False,
+    scheme_name="signed-in browser",
+    description="The key, as the web UI's sign-in (POST /sign-in) keeps it: HttpOnly, SameSite=Lax.",
+)
+_OWNER_COOKIE = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    scheme_name="anonymous browser",
+    description="Servers without an admin key: the signed, timestamped anonymous owner the server sets on "
+    "the first response (ANONYMOUS_COOKIE_DAYS). Send it back to continue your conversations.",
+)
+
+
+def require_owner(
+    owner: OwnerDep,
+    _key: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    _signed_in: Annotated[str | None, Security(_KEY_COOKIE)] = None,
+    _anonymous: Annotated[str | None, Security(_OWNER_COOKIE)] = None,
+) -> None:
     """Every API route needs an owner: a key when CONVENTION_QA_API_KEY is set."""

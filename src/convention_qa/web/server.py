@@ -22,12 +22,13 @@ from convention_qa.config import Settings
 from convention_qa.conversations.memory import InMemoryChats
 from convention_qa.corpus.ingest import ingest, ingest_lock
 from convention_qa.corpus.uploads import UploadResult, add_files
-from convention_qa.errors import AccessError
+from convention_qa.errors import ConventionQAError
 from convention_qa.factory import Factory, exchanges_for
-from convention_qa.web import api, openai_compat
-from convention_qa.web.identity import Identities, OwnerCookie, Signer
+from convention_qa.web import api, openai_compat, signin
+from convention_qa.web.identity import Identities, OneUserHeader, OwnerCookie, Signer
+from convention_qa.web.signin import SignInFirst
 from convention_qa.web.transport import HttpMiddleware, StartTracking, install_error_handlers, json_reply
-from convention_qa.web.ui_calls import UICallArguments, UICallErrors
+from convention_qa.web.ui_calls import UICallErrors, UICalls, endpoints
 
 __all__ = ["create_app", "ensure_index", "run"]
 
@@ -121,7 +122,10 @@ def create_app(factory: Factory) -> FastAPI:
     )
     app.state.conversations = factory.conversations()
     app.state.chat = factory.chat(assistant, app.state.conversations or app.state.sessions)
-    signer = Signer(settings.secret_key or _kept_secret(settings.data_dir, "owner-secret"))
+    signer = Signer(
+        settings.secret_key or _kept_secret(settings.data_dir, "owner-secret"),
+        max_age=settings.anonymous_cookie_days * 24 * 3600,
+    )
     app.state.identities = Identities(
         admin_key=settings.api_key,
         keys=app.state.conversations.keys if app.state.conversations else None,
@@ -132,6 +136,7 @@ def create_app(factory: Factory) -> FastAPI:
     app.include_router(api.service_router)
     app.include_router(api.router)
     app.include_router(openai_compat.router)
+    app.include_router(signin.router)
 
     def upload(files: list[tuple[str, bytes]]) -> UploadResult:
         return add_files(files, settings, store, factory.embedder())
@@ -139,7 +144,7 @@ def create_app(factory: Factory) -> FastAPI:
     def ui_user(request: Request) -> str | None:
         try:
             return app.state.identities.of(request).id  # type: ignore[no-any-return]
-        except AccessError:
+        except ConventionQAError:
             return None
 
     services = Services(
@@ -162,11 +167,16 @@ def create_app(factory: Factory) -> FastAPI:
         max_file_size=settings.max_file_bytes,
         auth_dependency=ui_user if settings.api_key else None,
     )
+    handlers = endpoints(demo)  # every handler's argument check, made now: a handler without one fails here
     for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
         if isinstance(route, Mount) and isinstance(route.app, Starlette):
             route.app.add_middleware(UICallErrors)
-            route.app.add_middleware(UICallArguments)
+            route.app.add_middleware(UICalls, endpoints=handlers)
     mounted.add_middleware(OwnerCookie, signer=signer)
+    if settings.api_key:
+        mounted.add_middleware(SignInFirst, identities=app.state.identities)
+    if settings.trust_proxy:
+        mounted.add_middleware(OneUserHeader, header=settings.user_header)
     mounted.add_middleware(BodyLimit, limit=settings.max_file_bytes * 5 + 1_000_000)
     mounted.add_middleware(Draining)
     return mounted

@@ -27,6 +27,7 @@ from convention_qa.errors import (
     ModelError,
     NotFoundError,
     QuestionError,
+    RequestError,
     StoreError,
 )
 
@@ -48,6 +49,7 @@ STATUS: dict[type[ConventionQAError], int] = {
     AccessError: 401,  # a wrong or missing key: the request names no owner it may act for
     QuestionError: 400,  # the question as asked cannot be answered: empty, too long, k out of range
     DocumentError: 400,  # an uploaded file cannot be read
+    RequestError: 400,  # the request itself is malformed (the proxy's user header twice)
     NotFoundError: 404,  # an unknown session, conversation or document
     ConfigError: 500,  # the server's own settings are wrong: not the caller's to fix
     EmbedderError: 503,  # the embedding model cannot be used right now
@@ -103,6 +105,9 @@ def answer_sse(events: Iterator[Event], finish: Callable[[Answer], dict[str, Any
                     yield {"type": "token", "text": update.delta}
         except ConventionQAError as exc:
             yield {"type": "error", "status": error_status(exc), "message": str(exc)}
+        except Exception:  # a bug: the client still learns the stream ended in an error
+            log.exception("the answer stream failed")
+            yield {"type": "error", "status": 500, "message": "the server failed while answering; try again"}
 
     return sse(payloads())
 

@@ -47,6 +47,7 @@ class _Sidebar:
     export_json: Any = None
     exported: Any = None
     status: Any = None
+    account: Any = None
 
 
 @dataclass
@@ -98,7 +99,7 @@ def build_ui(
             build_evaluation_tab(services.reports_dir)
         _wire_chat(handlers, tab, sidebar, conversation, answer_ids, demo)
         if store is not None:
-            _wire_conversations(handlers, tab, sidebar, conversation, answer_ids)
+            _wire_conversations(handlers, tab, sidebar, conversation, answer_ids, demo)
     return demo
 
 
@@ -111,9 +112,10 @@ def _sidebar() -> _Sidebar:
         with gr.Row():
             export_md = gr.Button("Export (Markdown)", elem_id="export-md", size="sm", variant="secondary")
             export_json = gr.Button("Export (JSON)", elem_id="export-json", size="sm", variant="secondary")
-        exported = gr.File(label="Exported conversation", visible=False, elem_id="exported", interactive=False)
+        exported = gr.HTML(visible=False, elem_id="exported")  # a link to the owner-checked export route
         status = gr.Markdown(elem_id="sidebar-status")
-    return _Sidebar(past, delete, export_md, export_json, exported, status)
+        account = gr.HTML(elem_id="account")  # who you are here; sign in with a key, or out
+    return _Sidebar(past, delete, export_md, export_json, exported, status, account)
 
 
 def _chat_tab(assistant: Assistant, max_upload_mb: float) -> _ChatTab:
@@ -187,7 +189,9 @@ def _wire_chat(h: Handlers, tab: _ChatTab, sidebar: _Sidebar, conversation: Any,
     demo.load(h.restore, conversation, restored, api_visibility="private")
 
 
-def _wire_conversations(h: Handlers, tab: _ChatTab, sidebar: _Sidebar, conversation: Any, ids: Any) -> None:
+def _wire_conversations(
+    h: Handlers, tab: _ChatTab, sidebar: _Sidebar, conversation: Any, ids: Any, demo: gr.Blocks
+) -> None:
     """Ratings and corrections, and the sidebar: open, delete, export."""
     tab.chatbot.like(h.rate, ids, [tab.form, tab.pending, tab.feedback_status], api_visibility="private")
     tab.send_correction.click(
@@ -202,3 +206,4 @@ def _wire_conversations(h: Handlers, tab: _ChatTab, sidebar: _Sidebar, conversat
     sidebar.delete.click(h.delete, chosen, [*restored, sidebar.status], api_visibility="private")
     sidebar.export_md.click(h.export_markdown, chosen, [sidebar.exported, sidebar.status], api_visibility="private")
     sidebar.export_json.click(h.export_as_json, chosen, [sidebar.exported, sidebar.status], api_visibility="private")
+    demo.load(h.account, None, sidebar.account, api_visibility="private")

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import html
 import logging
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
 from convention_qa.chat import Chat, messages
 from convention_qa.config import MAX_FEEDBACK_CHARS
 from convention_qa.contract import Exchange, follow
-from convention_qa.conversations.export import ExportFormat, export_conversation, export_filename
+from convention_qa.conversations.export import ExportFormat, export_filename
 from convention_qa.conversations.owners import LOCAL, Owner
 from convention_qa.conversations.store import ConversationStore
 from convention_qa.corpus.uploads import UploadResult
-from convention_qa.errors import AccessError, ConventionQAError, NotFoundError
+from convention_qa.errors import ConventionQAError, NotFoundError
 from convention_qa.web.identity import Identities
+from convention_qa.web.signin import signed_in_as
 from convention_qa.web.ui_render import chat_text, describe_upload, render_sources, restored_answer
 
 __all__ = ["Handlers", "Upload"]
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 Upload = Callable[[list[tuple[str, bytes]]], UploadResult]
 RESTARTING = "⚠️ The server is restarting: ask again in a few seconds."
+_SIGN_OUT = '<form method="post" action="sign-out" class="sign-out"><button type="submit">Sign out</button></form>'
+NO_COOKIES = (
+    "<p class='meta' id='no-cookies'>⚠️ This browser sends no cookies, so this conversation is not kept: "
+    "follow-up questions still work in this tab, but a reload loses it and it is not in your history. "
+    "Allow cookies for this site, or sign in with a key, to keep it.</p>"
+)
 
 
 # What the chat bubble says while the answer is held until it is checked.
@@ -54,19 +61,25 @@ class Handlers:
     stopping: Callable[[], bool] = lambda: False
 
     def owner_of(self, request: gr.Request | None) -> Owner:
-        """The browser's owner: its signed cookie (or key, or the trusted proxy's user header).
-        A browser that keeps no cookies is an owner for as long as its tab is open."""
+        """The browser's owner: its key cookie (or the trusted proxy's user header), else its signed
+        anonymous cookie. Never anything the page sends in clear (Gradio's session hash is the
+        client's to choose): a wrong or revoked key is an AccessError that says to sign in again."""
         raw = getattr(request, "request", None) if request is not None else None
         if self.identities is None or raw is None:
             return LOCAL
-        try:
-            return self.identities.of(raw)
-        except AccessError:
-            return Owner(f"tab:{getattr(request, 'session_hash', None) or 'unknown'}")
+        return self.identities.of(raw)
 
-    def conversation_choices(self, owner: Owner, current: str | None = None) -> Any:
+    def lasting(self, request: gr.Request | None, owner: Owner) -> bool:
+        """Whether the owner outlives this request (a browser that blocks cookies is a new one on
+        each): only then is a conversation kept for it."""
+        raw = getattr(request, "request", None) if request is not None else None
+        return self.identities is None or raw is None or self.identities.lasting(raw, owner)
+
+    def conversation_choices(self, owner: Owner | None, current: str | None = None) -> Any:
         if self.store is None:
             return gr.update()
+        if owner is None:  # signed out by a wrong key: show nobody's
+            return gr.update(choices=[], value=None)
         choices = [(f"{c.title} ({c.turns})", c.id) for c in self.store.summaries(owner, 200)]
         return gr.update(choices=choices, value=current if current in {c for _, c in choices} else None)
 
@@ -87,9 +100,15 @@ class Handlers:
         *,
         keep: bool = True,
     ) -> Iterator[tuple[Any, ...]]:
-        owner = self.owner_of(request)
         message = (message or "").strip()
         ids = list(ids or [])
+        try:
+            owner = self.owner_of(request)
+        except ConventionQAError as exc:  # a wrong or revoked key: nothing is answered for nobody
+            history = [*history, *messages([Exchange(message, f"⚠️ {exc}")])] if message else history
+            yield history, render_sources(None), message, conversation, [*ids, None, None], gr.update()
+            return
+        unkept = keep and self.store is not None and not self.lasting(request, owner)  # no cookies: no history
         if not message:
             yield history, render_sources(None), "", conversation, ids, gr.update()
             return
@@ -101,7 +120,7 @@ class Handlers:
         history = [*history, *messages([Exchange(message, "")])]
         ids = [*ids[: len(history) - 2], None, None]
         yield history, "<p><em>Searching the articles…</em></p>", "", conversation, ids, gr.update()
-        chat = self.chat if keep and self.store is not None else self.stateless
+        chat = self.chat if keep and self.store is not None and not unkept else self.stateless
         try:
             ask = partial(
                 chat.turn, message, owner, history=shown, k=int(k), language=None if language == "auto" else language
@@ -121,6 +140,8 @@ class Handlers:
                     choices = self.conversation_choices(owner, conversation)
                 if turn.unsaved:  # the answer stands; only keeping it failed
                     panel = f"<p class='meta'>⚠️ This answer was not saved: {html.escape(turn.unsaved)}</p>" + panel
+                elif unkept:
+                    panel = NO_COOKIES + panel
                 yield history, panel, "", conversation, ids, choices
         except ConventionQAError as exc:
             history[-1]["content"] = f"⚠️ {exc}"
@@ -128,7 +149,10 @@ class Handlers:
 
     def restore(self, conversation: str | None, request: gr.Request) -> tuple[Any, ...]:
         """The conversation kept in the browser (after a reload), or an empty chat."""
-        owner = self.owner_of(request)
+        try:
+            owner = self.owner_of(request)
+        except ConventionQAError as exc:
+            return [], f"<p class='meta'>⚠️ {html.escape(str(exc))}</p>", None, [], self.conversation_choices(None)
         if self.store is None or not conversation:
             return [], render_sources(None), None, [], self.conversation_choices(owner)
         try:
@@ -141,7 +165,10 @@ class Handlers:
         return history, render_sources(last), conversation, ids, self.conversation_choices(owner, conversation)
 
     def delete(self, conversation: str | None, chosen: str | None, request: gr.Request) -> tuple[Any, ...]:
-        owner = self.owner_of(request)
+        try:
+            owner = self.owner_of(request)
+        except ConventionQAError as exc:
+            return (*[gr.update()] * 4, self.conversation_choices(None), f"⚠️ {exc}")
         target = chosen or conversation
         choices = self.conversation_choices
         if self.store is None or not target or not self.store.delete(target, owner):
@@ -152,7 +179,6 @@ class Handlers:
         return gr.update(), gr.update(), conversation, gr.update(), kept, "Conversation deleted."
 
     def rate(self, ids: list[Any], data: gr.LikeData, request: gr.Request) -> tuple[Any, ...]:
-        owner = self.owner_of(request)
         index = data.index[0] if isinstance(data.index, list | tuple) else data.index
         answer_id = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
         if self.store is None or not answer_id:
@@ -161,7 +187,7 @@ class Handlers:
         disliked = data.liked is False or data.liked == "Dislike"
         try:
             if liked or disliked:
-                self.store.rate(answer_id, "up" if liked else "down", owner)
+                self.store.rate(answer_id, "up" if liked else "down", self.owner_of(request))
         except ConventionQAError as exc:  # e.g. the conversation was deleted in another tab
             return gr.update(visible=False), None, f"⚠️ {exc}"
         if liked:
@@ -197,7 +223,9 @@ class Handlers:
         return gr.update(visible=False), None, "Thanks: your correction is saved.", "", False, ""
 
     def export(self, conversation: str | None, chosen: str | None, fmt: ExportFormat, request: gr.Request) -> Any:
-        """The open (or selected) conversation as a file to download: only the owner's."""
+        """A link to download the open (or selected) conversation. The file is made when the link
+        is followed, by the API's owner-checked export route (``/api/conversations/ID/export``):
+        nothing is written to disk, so nothing outlives the conversation or reaches another owner."""
         target = conversation or chosen
         if self.store is None or not target:
             return gr.update(visible=False), "Ask something first: there is no conversation to export."
@@ -205,10 +233,10 @@ class Handlers:
             summary, turns = self.store.get(target, self.owner_of(request))
         except ConventionQAError as exc:
             return gr.update(visible=False), f"⚠️ {exc}"
-        folder = Path(tempfile.mkdtemp(prefix="convention-qa-export-"))
-        path = folder / export_filename(summary, fmt)
-        path.write_text(export_conversation(summary, turns, fmt), encoding="utf-8")
-        return gr.update(value=str(path), visible=True), f"Exported {len(turns)} questions and answers."
+        name = export_filename(summary, fmt)
+        href = f"api/conversations/{quote(summary.id, safe='')}/export?format={fmt}"  # relative: works under a prefix
+        link = f'<a href="{html.escape(href)}" download="{html.escape(name)}">⬇ {html.escape(name)}</a>'
+        return gr.update(value=link, visible=True), f"{len(turns)} questions and answers: download them above."
 
     def export_markdown(self, conversation: str | None, chosen: str | None, request: gr.Request) -> Any:
         return self.export(conversation, chosen, "md", request)
@@ -216,11 +244,46 @@ class Handlers:
     def export_as_json(self, conversation: str | None, chosen: str | None, request: gr.Request) -> Any:
         return self.export(conversation, chosen, "json", request)
 
+    def account(self, request: gr.Request) -> str:
+        """The sidebar's account box: who this browser is here, with a sign-in form (a key) or a
+        sign-out button. The forms post to ``signin.py``'s routes, which set or clear the
+        HttpOnly key cookie (a Gradio handler cannot)."""
+        if self.identities is None or getattr(request, "request", None) is None:
+            return ""
+        sign_in = (
+            '<form method="post" action="sign-in" class="sign-in">'
+            '<input name="key" type="password" placeholder="Your key (cqa_…)" aria-label="Your key" '
+            'autocomplete="current-password" maxlength="200" required> <button type="submit">Sign in</button></form>'
+        )
+        try:
+            owner = self.owner_of(request)
+        except ConventionQAError as exc:
+            return f"<p class='meta'>⚠️ {html.escape(str(exc))}</p>{sign_in}{_SIGN_OUT}"
+        named = signed_in_as(owner)
+        if named and owner.id.startswith("user:"):
+            return f"<p class='meta'>Signed in as {html.escape(named)}.</p>"
+        if named:
+            return f"<p class='meta'>Signed in with {html.escape(named)}.</p>{_SIGN_OUT}"
+        days = self.identities.signer.max_age / 86400 if self.identities.signer else 0
+        kept = (
+            f"Your conversations are kept for this browser only (a cookie good for {days:g} days, renewed "
+            "while you use it)."
+            if self.lasting(request, owner)
+            else "This browser sends no cookies: nothing is kept."
+        )
+        return f"<p class='meta'>Not signed in. {kept} Sign in with a key to keep them on every browser:</p>{sign_in}"
+
     def start_over(self, request: gr.Request) -> tuple[Any, ...]:
-        return [], render_sources(None), "", None, [], self.conversation_choices(self.owner_of(request))
+        return [], render_sources(None), "", None, [], self.conversation_choices(self._owner_or_none(request))
 
     def cleared(self, request: gr.Request) -> tuple[Any, ...]:
-        return None, [], self.conversation_choices(self.owner_of(request))
+        return None, [], self.conversation_choices(self._owner_or_none(request))
+
+    def _owner_or_none(self, request: gr.Request | None) -> Owner | None:
+        try:
+            return self.owner_of(request)
+        except ConventionQAError:
+            return None
 
     def add(self, files: list[Any] | None) -> str:
         if not files:
