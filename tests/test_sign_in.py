@@ -21,7 +21,7 @@ from convention_qa.config import Settings
 from convention_qa.conversations.database import database_url
 from convention_qa.conversations.store import open_conversations
 
-from .gradio_calls import outputs
+from .gradio_calls import fn_indexes, join, outputs
 from .test_api import start_server, stop_server
 from .test_feedback_api import cli
 from .test_owners import new_key
@@ -72,7 +72,8 @@ def ask_in_ui(client: httpx.Client, message: str = QUESTION, **kwargs: Any) -> l
 
 def test_a_wrong_or_revoked_key_in_the_ui_names_no_owner_and_the_session_hash_names_none(settings: Settings) -> None:
     """The reported attack: X sends a revoked key with session_hash=victimhash1 and asks; Y joins
-    the same session hash with a made-up key. Nobody may become ``tab:victimhash1``."""
+    the same session hash with a made-up key. Nobody may become ``tab:victimhash1``, and a
+    session hash opens nobody's conversations."""
     revoked = new_key(settings, "mallory")
     assert cli(["keys", "revoke", "mallory"], settings).exit_code == 0
     with serving(settings) as url:
@@ -84,17 +85,45 @@ def test_a_wrong_or_revoked_key_in_the_ui_names_no_owner_and_the_session_hash_na
         with httpx.Client(base_url=url, headers={"authorization": "Bearer cqa_anything"}, timeout=60) as y:
             assert "sign in again" in said(ask_in_ui(y, session_hash="victimhash1")[0][-1])
             assert outputs(y, "cleared", [], session_hash="victimhash1")[-1]["choices"] == []
-        # A browser asks with its own cookie under the same session hash: only it sees the answer.
         with httpx.Client(base_url=url, timeout=60) as victim, httpx.Client(base_url=url, timeout=60) as other:
             victim.get("/")
-            conversation = ask_in_ui(victim, session_hash="victimhash1")[3]
+            conversation = ask_in_ui(victim, session_hash="victimhash2")[3]
             other.get("/")
-            restored = outputs(other, "restore", [conversation], session_hash="victimhash1")
-            assert restored[0] == [] and restored[2] is None, "the session hash opens nobody's conversation"
-            link = outputs(other, "export_markdown", [conversation, None], session_hash="victimhash1")
+            assert join(other, _index(other, "restore"), [conversation], "victimhash2").status_code == 403
+            restored = outputs(other, "restore", [conversation], session_hash="otherhash")
+            assert restored[0] == [] and restored[2] is None, "the conversation id opens nothing for another"
+            link = outputs(other, "export_markdown", [conversation, None], session_hash="otherhash")
             assert "no conversation" in link[1]
     owners = conversations_of(settings)
     assert list(owners.values()) == [owners[conversation]] and owners[conversation].startswith("anon:")
+
+
+def _index(client: httpx.Client, name: str) -> int:
+    return fn_indexes(client)[name]
+
+
+def test_a_page_session_is_its_first_owners_alone(settings: Settings) -> None:
+    """The session hash is the channel the page's answers stream on, and it shows up in access
+    logs: someone else who names it can neither listen to it nor run handlers in it."""
+    with (
+        serving(settings) as url,
+        httpx.Client(base_url=url, timeout=60) as victim,
+        httpx.Client(base_url=url, timeout=60) as intruder,
+    ):
+        victim.get("/")
+        intruder.get("/")
+        joined = join(victim, _index(victim, "respond"), [QUESTION, [], 5, "auto", None, []], "livehash1")
+        assert joined.status_code == 200
+        listened = intruder.get("/gradio_api/queue/data", params={"session_hash": "livehash1"})
+        assert listened.status_code == 403 and "another browser" in listened.json()["detail"]
+        assert intruder.get("/gradio_api/heartbeat/livehash1").status_code == 403
+        cancel = {"session_hash": "livehash1", "fn_index": 0, "event_id": joined.json()["event_id"]}
+        assert intruder.post("/gradio_api/cancel", json=cancel).status_code == 403
+        with httpx.Client(base_url=url, timeout=60) as no_cookies:  # a new anonymous owner
+            assert no_cookies.get("/gradio_api/queue/data", params={"session_hash": "livehash1"}).status_code == 403
+        with victim.stream("GET", "/gradio_api/queue/data", params={"session_hash": "livehash1"}) as stream:
+            heard = "".join(line for line in stream.iter_lines() if "process_completed" in line)
+        assert "69 negara" in heard, "the page itself still gets its answer"
 
 
 def _link(update: dict[str, Any]) -> str:

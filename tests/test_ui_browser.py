@@ -180,7 +180,7 @@ def test_two_browsers_see_only_their_own_conversations_and_export_them(page: Any
     assert mine in exported and "68 pasal" in exported and "Sources:" in exported
 
 
-def test_signing_in_with_a_key_in_the_sidebar_and_out_again(app_url: str) -> None:
+def test_signing_in_with_a_key_in_the_sidebar_and_out_again(page: Any, app_url: str) -> None:
     made = subprocess.run(
         [sys.executable, "-m", "convention_qa", "keys", "create", "alice"],
         env=APP_ENV,
@@ -189,7 +189,11 @@ def test_signing_in_with_a_key_in_the_sidebar_and_out_again(app_url: str) -> Non
         check=True,
     )
     key = made.stdout.strip()
-    with open_page(app_url) as tab:
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})  # its own cookie jar
+    try:
+        tab = context.new_page()
+        tab.goto(app_url)
+        tab.wait_for_selector("#question textarea", timeout=60_000)
         tab.wait_for_function("() => document.querySelector('#account').innerText.includes('Not signed in')")
         tab.fill("#account input[name=key]", "cqa_not-a-key")
         tab.click("#account button[type=submit]")
@@ -216,3 +220,5 @@ def test_signing_in_with_a_key_in_the_sidebar_and_out_again(app_url: str) -> Non
             "() => document.querySelector('#account')?.innerText.includes('Not signed in')", timeout=60_000
         )
         assert question not in tab.locator("#past").inner_text(), "signed out: alice's history is not shown"
+    finally:
+        context.close()

@@ -32,7 +32,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa.conversations.owners import ADMIN, USER_KEY_PREFIX, KeyLookup, Owner
-from convention_qa.errors import AccessError, RequestError
+from convention_qa.errors import AccessError, ConventionQAError, RequestError
 from convention_qa.web.transport import HttpMiddleware, json_reply
 
 __all__ = ["COOKIE", "KEY_COOKIE", "Identities", "OneUserHeader", "OwnerCookie", "Signer", "cookie_header"]
@@ -170,6 +170,16 @@ class Identities:
         if self.admin_key and hmac.compare_digest(key.encode(), self.admin_key.encode()):
             return ADMIN
         return self.keys.owner_of_key(key) if self.keys is not None else None
+
+    def session_key(self, request: Request) -> str:
+        """Who a page session (a Gradio session hash) belongs to: the owner's id; one shared name
+        for browsers without cookies (they have no owner that lasts), another for a request that
+        names nobody."""
+        try:
+            owner = self.of(request)
+        except ConventionQAError:
+            return "nobody"
+        return owner.id if self.lasting(request, owner) else "no cookies"
 
     @staticmethod
     def lasting(request: Request, owner: Owner) -> bool:

@@ -28,7 +28,7 @@ from convention_qa.web import api, openai_compat, signin
 from convention_qa.web.identity import Identities, OneUserHeader, OwnerCookie, Signer
 from convention_qa.web.signin import SignInFirst
 from convention_qa.web.transport import HttpMiddleware, StartTracking, install_error_handlers, json_reply
-from convention_qa.web.ui_calls import UICallErrors, UICalls, endpoints
+from convention_qa.web.ui_calls import SessionOwners, UICallErrors, UICalls, endpoints
 
 __all__ = ["create_app", "ensure_index", "run"]
 
@@ -168,10 +168,11 @@ def create_app(factory: Factory) -> FastAPI:
         auth_dependency=ui_user if settings.api_key else None,
     )
     handlers = endpoints(demo)  # every handler's argument check, made now: a handler without one fails here
+    sessions = SessionOwners(lambda scope: app.state.identities.session_key(Request(scope)))
     for route in mounted.routes:  # Gradio's app is mounted whole, with its own error handling
         if isinstance(route, Mount) and isinstance(route.app, Starlette):
             route.app.add_middleware(UICallErrors)
-            route.app.add_middleware(UICalls, endpoints=handlers)
+            route.app.add_middleware(UICalls, endpoints=handlers, sessions=sessions)
     mounted.add_middleware(OwnerCookie, signer=signer)
     if settings.api_key:
         mounted.add_middleware(SignInFirst, identities=app.state.identities)

@@ -13,6 +13,13 @@ Gradio runs a handler from five routes: the page's own ``/gradio_api/queue/join`
 
 Gradio hands a call's ``data`` list to the handler as it came; only the handler would find out
 that ``k`` is NaN, a conversation id is a list or a text holds a lone surrogate.
+
+A Gradio session hash is the page's channel: whoever names it can read the stream of answers
+sent on it (``/gradio_api/queue/data?session_hash=...``), cancel its jobs or share its state, and
+it is chosen by the client and shows up in access logs. ``SessionOwners`` binds each hash to the
+owner that first used it (told from the request's cookie or key, never from the hash), and every
+route that names a hash is refused (403) to anyone else. Browsers that keep no cookies share one
+binding: they have no owner to tell apart.
 """
 
 from __future__ import annotations
@@ -20,8 +27,13 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from pydantic import (
     AfterValidator,
@@ -40,7 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from convention_qa.config import MAX_HISTORY_MESSAGES, MAX_K, MAX_MESSAGE_CHARS
 from convention_qa.web.transport import HttpMiddleware, StartTracking, json_reply
 
-__all__ = ["PUBLIC", "Endpoint", "UICallErrors", "UICalls", "endpoints"]
+__all__ = ["PUBLIC", "Endpoint", "SessionOwners", "UICallErrors", "UICalls", "endpoints"]
 
 _UI_HISTORY_MESSAGES = 2000  # what a long chat in one tab may hold (the answer reads only the last few)
 _ID = r"^[A-Za-z0-9_-]{1,64}$"  # a conversation or answer id, as the store makes them
@@ -170,25 +182,70 @@ def endpoints(demo: Any) -> dict[int, Endpoint]:
     return found
 
 
+class SessionOwners:
+    """Each Gradio session hash -> the owner that first used it (``owner_of`` tells a request's:
+    an owner id, or one shared name for browsers without cookies). The newest ``capacity`` hashes
+    are kept, each for ``idle_seconds`` after its last use."""
+
+    def __init__(
+        self, owner_of: Callable[[Scope], str], capacity: int = 100_000, idle_seconds: float = 24 * 3600
+    ) -> None:
+        self.owner_of = owner_of
+        self.capacity, self.idle_seconds = capacity, idle_seconds
+        self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def admits(self, scope: Scope, session_hash: str) -> bool:
+        """Whether this request may use this session hash (binding it if it is new)."""
+        owner, now = self.owner_of(scope), time.monotonic()
+        with self._lock:
+            bound = self._bound.get(session_hash)
+            if bound is not None and now - bound[1] < self.idle_seconds and bound[0] != owner:
+                return False
+            self._bound[session_hash] = (owner, now)
+            self._bound.move_to_end(session_hash)
+            while len(self._bound) > self.capacity:
+                self._bound.popitem(last=False)
+        return True
+
+
 class _Call(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     data: Any = None
     fn_index: StrictInt | None = None
     event_data: Any = None
+    session_hash: StrictStr | None = None
 
 
 _NAMED = ("/gradio_api/run/", "/gradio_api/api/", "/gradio_api/call/v2/", "/gradio_api/call/")
 _JOIN = "/gradio_api/queue/join"
+_SESSION_BODY = {"/gradio_api/cancel", "/gradio_api/reset"}  # POST bodies that name a session hash
+_LISTEN = "/gradio_api/queue/data"
+_HEARTBEAT = "/gradio_api/heartbeat/"
+_REFUSED = "this page session belongs to another browser or sign-in: reload the page"
 
 
 def _route(scope: Scope) -> tuple[str, str | None] | None:
-    """("join", None) for the page's queue, ("named", NAME) for the API's routes, None otherwise."""
-    if scope["type"] != "http" or scope.get("method") != "POST":
+    """("join", None) for the page's queue, ("named", NAME) for the API's routes, ("session",
+    None) for the other POSTs naming a session hash, ("listen", HASH) for the GETs that name one;
+    None otherwise."""
+    if scope["type"] != "http":
         return None
     path = str(scope.get("path", "")).rstrip("/")
+    if scope.get("method") == "GET":
+        if path == _LISTEN:
+            query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            return "listen", (query.get("session_hash") or [""])[0]
+        if path.startswith(_HEARTBEAT):
+            return "listen", path[len(_HEARTBEAT) :]
+        return None
+    if scope.get("method") != "POST":
+        return None
     if path == _JOIN:
         return "join", None
+    if path in _SESSION_BODY:
+        return "session", None
     for prefix in _NAMED:
         if path.startswith(prefix) and "/" not in path[len(prefix) :]:
             return "named", path[len(prefix) :]
@@ -196,12 +253,14 @@ def _route(scope: Scope) -> tuple[str, str | None] | None:
 
 
 class UICalls(HttpMiddleware):
-    """Checks each call of a UI handler against its ``Endpoint`` before Gradio sees it."""
+    """Checks each call of a UI handler against its ``Endpoint``, and each use of a session hash
+    against ``sessions``, before Gradio sees it."""
 
-    def __init__(self, app: ASGIApp, endpoints: dict[int, Endpoint]) -> None:
+    def __init__(self, app: ASGIApp, endpoints: dict[int, Endpoint], sessions: SessionOwners | None = None) -> None:
         super().__init__(app)
         self.endpoints = endpoints
         self.public = {e.name: e for e in self.endpoints.values() if e.public and e.name}
+        self.sessions = sessions
 
     def applies(self, scope: Scope) -> bool:
         return _route(scope) is not None
@@ -209,6 +268,12 @@ class UICalls(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _route(scope)
         assert route is not None
+        if route[0] == "listen":
+            if self.sessions is not None and route[1] and not self.sessions.admits(scope, route[1]):
+                await json_reply(send, 403, _REFUSED)
+                return
+            await self.app(scope, receive, send)
+            return
         chunks, more = [], True
         while more:
             message = await receive()
@@ -217,7 +282,7 @@ class UICalls(HttpMiddleware):
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        status, problem = self._check(route, body)
+        status, problem = self._check(scope, route, body)
         if problem is not None:
             await json_reply(send, status, problem)
             return
@@ -232,12 +297,16 @@ class UICalls(HttpMiddleware):
 
         await self.app(scope, replay, send)
 
-    def _check(self, route: tuple[str, str | None], body: bytes) -> tuple[int, str | None]:
+    def _check(self, scope: Scope, route: tuple[str, str | None], body: bytes) -> tuple[int, str | None]:
         kind, name = route
         try:
             call = _Call.model_validate(json.loads(body or b"null", parse_constant=lambda _: math.nan))
         except (ValueError, ValidationError):
             return 422, 'malformed call to the UI\'s API: the body must be a JSON object {"data": [...]}'
+        if call.session_hash and self.sessions is not None and not self.sessions.admits(scope, call.session_hash):
+            return 403, _REFUSED
+        if kind == "session":
+            return 200, None
         if kind == "named":
             endpoint = self.public.get(name or "")
             if endpoint is None or (call.fn_index is not None and call.fn_index != endpoint.index):
