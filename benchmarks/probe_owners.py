@@ -1,6 +1,7 @@
 """An ownership and robustness probe of a real server, as an outsider would run it.
 
     python benchmarks/probe_owners.py [--database-url postgresql+psycopg://...] [--out probe.json]
+                                      [--configs open,locked]
 
 Starts ``convention-qa serve`` twice on 127.0.0.1 (extractive answers, the seed article), on a
 fresh data directory (and, with ``--database-url``, a fresh database on that server):
@@ -308,9 +309,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="a PostgreSQL server (a fresh database is made on it per run)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
+    parser.add_argument("--configs", default="open,locked", help="which servers to probe (default: both)")
     args = parser.parse_args()
+    chosen = set(args.configs.split(","))
+    if not chosen <= {"open", "locked"}:
+        parser.error("--configs takes open, locked or both")
     results = {}
     for name, locked in (("open", False), ("locked", True)):
+        if name not in chosen:
+            continue
         work = Path(tempfile.mkdtemp(prefix=f"probe-{name}-"))
         shutil.copytree(SEED, work / "corpus")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONVENTION_QA_")} | {

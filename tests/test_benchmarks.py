@@ -83,8 +83,26 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_script_is_run_here() -> None:
-    covered = {"answer", "calibrate", "fit_support", "fit_verdict", "ingest", "load", "rank", "rescore", "retrieval"}
+    covered = {
+        "answer",
+        "calibrate",
+        "fit_support",
+        "fit_verdict",
+        "ingest",
+        "load",
+        "probe_owners",
+        "rank",
+        "rescore",
+        "retrieval",
+    }
     assert {p.stem for p in BENCHMARKS.glob("[!_]*.py")} == covered, "a new benchmark needs its run in this file"
+
+
+def test_probe_owners(tmp_path: Path) -> None:
+    """The ownership probe runs whole against the locked server and finds nothing (exit 0)."""
+    out = run([str(BENCHMARKS / "probe_owners.py"), "--configs", "locked", "--out", str(tmp_path / "p.json")], tmp_path)
+    assert "locked:" in out and "FAIL" not in out
+    assert json.loads((tmp_path / "p.json").read_text())["locked"]["requests"] > 1000
 
 
 def test_answer(tiny: Path) -> None:

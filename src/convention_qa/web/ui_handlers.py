@@ -105,8 +105,9 @@ class Handlers:
         try:
             owner = self.owner_of(request)
         except ConventionQAError as exc:  # a wrong or revoked key: nothing is answered for nobody
-            history = [*history, *messages([Exchange(message, f"⚠️ {exc}")])] if message else history
-            yield history, render_sources(None), message, conversation, [*ids, None, None], gr.update()
+            if message:
+                history, ids = [*history, *messages([Exchange(message, f"⚠️ {exc}")])], [*ids, None, None]
+            yield history, render_sources(None), message, conversation, ids, gr.update()
             return
         unkept = keep and self.store is not None and not self.lasting(request, owner)  # no cookies: no history
         if not message:
