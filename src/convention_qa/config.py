@@ -73,8 +73,19 @@ class Settings(BaseSettings):
     embedder: str = Field(
         "multilingual-e5-small",
         description="multilingual-e5-small (bundled), all-MiniLM-L6-v2 (bundled), "
-        "or any sentence-transformers model name or path.",
+        "or any sentence-transformers model name or path; with EMBEDDER_URL, the model's name on that server.",
     )
+    embedder_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible embeddings server (its /v1 URL, e.g. http://gpu-box:8080/v1): "
+        "chunks and questions are embedded there, not in-process.",
+    )
+    embedder_api_key: str | None = Field(None, repr=False, description="API key for EMBEDDER_URL, if it needs one.")
+    embedder_prefixes: Literal["auto", "e5", "none"] = Field(
+        "auto", description="e5's query:/passage: prefixes with EMBEDDER_URL: auto (when the model name says e5)."
+    )
+    embedder_batch: int = Field(32, ge=1, le=2048, description="Texts per request to EMBEDDER_URL.")
+    embedder_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight to EMBEDDER_URL.")
     collection: str = Field("articles", description="Base name of the Chroma collection.")
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded.")
     chroma_port: int = Field(8000, ge=1, le=65535)

@@ -37,14 +37,20 @@ class Factory:
     _embedder: Embeddings | None = field(default=None, init=False)
 
     def embedder(self) -> Embeddings:
+        """The embedder the settings name: on an embeddings server (EMBEDDER_URL), or in-process."""
         if self._embedder is None:
-            self._embedder = self.make_embedder(self.settings.embedder)
+            if self.settings.embedder_url:
+                from convention_qa.corpus.remote_embeddings import RemoteEmbeddings
+
+                self._embedder = RemoteEmbeddings.from_settings(self.settings)
+            else:
+                self._embedder = self.make_embedder(self.settings.embedder)
         return self._embedder
 
     def with_settings(self, settings: Settings) -> Factory:
         """A factory for other settings that shares this one's makers and loaded embedder."""
         other = Factory(settings, self.make_embedder, self.make_chat_model)
-        if settings.embedder == self.settings.embedder:
+        if (settings.embedder, settings.embedder_url) == (self.settings.embedder, self.settings.embedder_url):
             other._embedder = self._embedder
         return other
 
