@@ -1,7 +1,7 @@
 """Run an ingest with the slow fake embedder in a child process, so a test can kill -9 it.
 
 Usage: python -m tests.ingest_runner DATA_DIR CORPUS_DIR
-Prints "progress DONE TOTAL" after each written batch.
+Prints "progress CHUNKS DESCRIPTION" after each written batch.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ def main() -> None:
     settings = Settings(data_dir=data_dir, corpus_dir=corpus_dir, embed_batch_size=4)
     embedder = HashingEmbeddings(delay=0.15)
     store = open_store(settings, embedder.model_id)
-    ingest(store, embedder, settings, on_progress=lambda d, t: print(f"progress {d} {t}", flush=True))
+    ingest(
+        store, embedder, settings, on_progress=lambda now: print(f"progress {now.chunks} {now.describe()}", flush=True)
+    )
     print("finished", flush=True)
 
 

@@ -94,6 +94,7 @@ def test_every_script_is_run_here() -> None:
         "rank",
         "rescore",
         "retrieval",
+        "scale",
     }
     assert {p.stem for p in BENCHMARKS.glob("[!_]*.py")} == covered, "a new benchmark needs its run in this file"
 
@@ -103,6 +104,12 @@ def test_probe_owners(tmp_path: Path) -> None:
     out = run([str(BENCHMARKS / "probe_owners.py"), "--configs", "locked", "--out", str(tmp_path / "p.json")], tmp_path)
     assert "locked:" in out and "FAIL" not in out
     assert json.loads((tmp_path / "p.json").read_text())["locked"]["requests"] > 1000
+
+
+def test_scale(tiny: Path) -> None:
+    out = run([str(BENCHMARKS / "scale.py"), "--chunks", "300", "--questions", "5", "--passages",
+               str(tiny / "eval-data"), "--ingest", "4"], tiny)  # fmt: skip
+    assert "BM25 build" in out and "hybrid retrieve" in out and "during a rebuild" in out and "chunks/s" in out
 
 
 def test_answer(tiny: Path) -> None:

@@ -6,6 +6,8 @@ import random
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,63 @@ def test_cli_missing_corpus_is_a_clear_error(settings: Settings, embedder: Hashi
     assert result.exit_code == 2
     assert "corpus folder" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- at scale: pipelined, streamed, with progress ----------------------------------------------
+
+
+def test_progress_says_chunks_rate_and_time_left(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_articles(corpus, 12, seed=3)
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, embed_batch_size=8)
+    heard: list[Any] = []
+    report = ingest(
+        open_store(settings, "test/hashing-64"), HashingEmbeddings(delay=0.02), settings, on_progress=heard.append
+    )
+    assert len(heard) >= 3
+    assert [p.chunks for p in heard] == sorted(p.chunks for p in heard) and heard[-1].chunks == report.chunks
+    last = heard[-1]
+    assert last.files_done == last.files_total == 12 and last.bytes_done == last.bytes_total > 0
+    assert last.embedded == report.embedded and last.rate > 0 and last.eta == 0
+    middle = heard[len(heard) // 2]
+    assert middle.eta is not None and middle.eta > 0
+    assert "chunks/s" in middle.describe() and "left" in middle.describe() and "files" in middle.describe()
+
+
+def test_files_are_read_while_the_previous_batch_embeds_and_only_a_few_batches_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader runs beside the embedder (pipelined) but never far ahead of it (memory stays
+    flat in the corpus size, however many files there are)."""
+    import importlib
+
+    ingest_module = importlib.import_module("convention_qa.corpus.ingest")  # the module, not the function
+
+    corpus = tmp_path / "corpus"
+    write_articles(corpus, 300, seed=4, paragraphs=1)
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, embed_batch_size=2)
+    reads: list[float] = []
+    original = ingest_module.read_file
+    monkeypatch.setattr(ingest_module, "read_file", lambda *a: reads.append(time.monotonic()) or original(*a))
+    embedding = threading.Event()
+    release = threading.Event()
+    read_while_blocked: list[int] = []
+
+    class Blocking(HashingEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            if not embedding.is_set():  # the first batch waits until the reader has gone ahead
+                embedding.set()
+                release.wait(10)
+                read_while_blocked.append(len(reads))
+            return super().embed_documents(texts)
+
+    def let_go() -> None:
+        embedding.wait(10)
+        time.sleep(1.0)  # time enough for the reader to read everything, were it unbounded
+        release.set()
+
+    threading.Thread(target=let_go, daemon=True).start()
+    report = ingest(open_store(settings, "test/hashing-64"), Blocking(), settings)
+    assert report.added == 300 and not report.failed
+    assert read_while_blocked and 2 < read_while_blocked[0] < 300, f"read ahead: {read_while_blocked}"
+    assert read_while_blocked[0] <= ingest_module._AHEAD * settings.embed_batch_size + 4

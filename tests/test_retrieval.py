@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +41,7 @@ def test_hybrid_finds_a_passage_by_its_rare_word(store: Store, embedder: Hashing
     assert top[0].score >= top[-1].score
 
 
-def test_bm25_side_is_refreshed_when_the_index_changes(
+def test_bm25_side_is_refreshed_in_the_background_when_the_index_changes(
     store: Store, embedder: HashingEmbeddings, settings: Settings, corpus: Path
 ) -> None:
     ingest(store, embedder, settings)
@@ -46,7 +49,10 @@ def test_bm25_side_is_refreshed_when_the_index_changes(
     assert not any("Borobudur" in p.text for p in retriever.retrieve("candi Borobudur", k=3))
     (corpus / "new.md").write_text("---\nlanguage: id\n---\nCandi Borobudur ada di Magelang.\n", encoding="utf-8")
     ingest(store, embedder, settings)
-    assert "Borobudur" in retriever.retrieve("candi Borobudur", k=3)[0].text
+    retriever.retrieve("candi Borobudur", k=3)  # answered from the index it has; a rebuild starts
+    retriever.settle(30)
+    top = retriever.retrieve("candi Borobudur", k=3)[0]
+    assert "Borobudur" in top.text and top.lexical > 0, "the rebuilt index has the new article"
 
 
 def test_bm25_is_not_rebuilt_for_every_question(
@@ -54,12 +60,44 @@ def test_bm25_is_not_rebuilt_for_every_question(
 ) -> None:
     ingest(store, embedder, settings)
     reads = []
-    original = store.chunks
-    monkeypatch.setattr(store, "chunks", lambda: reads.append(1) or original())
+    original = store.texts
+    monkeypatch.setattr(store, "texts", lambda: reads.append(1) or original())
     retriever = Retriever(store, embedder)
     for question in ("Konvensi Hanoi", "Berapa pasal?", "Siapa fotografernya?"):
         retriever.retrieve(question, k=2)
     assert len(reads) == 1
+
+
+def test_no_question_waits_for_a_bm25_rebuild(
+    store: Store, embedder: HashingEmbeddings, settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild that takes seconds (as at 100,000 chunks) runs beside the questions: they keep the
+    index they have, and never get a passage deleted since it was built."""
+    from convention_qa.answering import retrieval
+
+    (corpus / "gone.md").write_text("---\nlanguage: id\n---\nCandi Prambanan ada di Sleman.\n", encoding="utf-8")
+    ingest(store, embedder, settings)
+    retriever = Retriever(store, embedder, bm25_weight_same=1.0)
+    assert "Prambanan" in retriever.retrieve("candi Prambanan", k=3)[0].text
+    release = threading.Event()
+
+    class SlowBM25(retrieval.BM25):
+        def __init__(self, docs: Any) -> None:
+            release.wait(30)  # a long rebuild, until the test lets it finish
+            super().__init__(docs)
+
+    monkeypatch.setattr(retrieval, "BM25", SlowBM25)
+    (corpus / "gone.md").unlink()
+    (corpus / "new.md").write_text("---\nlanguage: id\n---\nCandi Borobudur ada di Magelang.\n", encoding="utf-8")
+    ingest(store, embedder, settings)
+    started = time.monotonic()
+    for question in ("candi Prambanan", "candi Borobudur", "Konvensi Hanoi"):
+        assert not any("Prambanan" in p.text for p in retriever.retrieve(question, k=5)), "deleted: never returned"
+    assert time.monotonic() - started < 5, "the questions did not wait for the rebuild"
+    release.set()
+    retriever.settle(30)
+    top = retriever.retrieve("candi Borobudur", k=3)[0]
+    assert "Borobudur" in top.text and top.lexical > 0
 
 
 def test_near_duplicates_are_collapsed(

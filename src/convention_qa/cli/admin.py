@@ -28,18 +28,21 @@ def ingest(ctx: click.Context, corpus_dir: Path | None, rebuild: bool, as_json: 
     """Index the corpus folder: add new articles, update changed ones, remove deleted ones."""
     from tqdm import tqdm
 
+    from convention_qa.corpus.ingest import IngestProgress, ingest_lock
     from convention_qa.corpus.ingest import ingest as run_ingest
-    from convention_qa.corpus.ingest import ingest_lock
 
     factory = factory_of(ctx, corpus_dir=corpus_dir)
     settings, embedder = factory.settings, factory.embedder()
     with ingest_lock(settings.data_dir):
         store = factory.store(reset=rebuild)
-        bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None, file=sys.stderr)
+        # The bar counts the corpus's bytes read (tqdm's ETA comes from them); the text after it
+        # says the chunks written and how fast they are embedded.
+        bar = tqdm(total=0, unit="B", unit_scale=True, desc="ingest", disable=None, file=sys.stderr)
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+        def progress(now: IngestProgress) -> None:
+            bar.total = now.bytes_total
+            bar.update(now.bytes_done - bar.n)
+            bar.set_postfix_str(f"{now.chunks} chunks, {now.rate:.1f} chunks/s", refresh=False)
 
         try:
             report = run_ingest(store, embedder, settings, on_progress=progress)

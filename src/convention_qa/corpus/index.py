@@ -129,6 +129,28 @@ class Store:
         """Every stored chunk."""
         return list(self._iter_records(["metadatas", "documents"]))
 
+    def texts(self) -> Iterator[tuple[str, str]]:
+        """Every stored chunk's (id, text), a page at a time (no metadata is parsed)."""
+        offset = 0
+        while True:
+            page = self._collection.get(include=["documents"], limit=_PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            yield from zip(page["ids"], [t or "" for t in page["documents"] or []], strict=True)
+            offset += len(page["ids"])
+
+    def rows(self, ids: Sequence[str]) -> list[Row]:
+        """The stored chunks among ``ids`` (those deleted are left out), in no particular order."""
+        if not ids:
+            return []
+        page = self._collection.get(ids=list(ids), include=["metadatas", "documents"])
+        metas = page.get("metadatas") or [{}] * len(page["ids"])
+        docs = page.get("documents") or [None] * len(page["ids"])
+        return [
+            Row(cid, text or "", ChunkMeta.model_validate(meta or {}))
+            for cid, meta, text in zip(page["ids"], metas, docs, strict=True)
+        ]
+
     def vectors(self) -> dict[str, list[float]]:
         """Every stored chunk's vector, by chunk id."""
         result: dict[str, list[float]] = {}

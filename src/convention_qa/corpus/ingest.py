@@ -1,11 +1,16 @@
-"""Bring the store in line with the corpus folder: incremental, batch-embedded, crash-safe.
+"""Bring the store in line with the corpus folder: incremental, batch-embedded, pipelined, crash-safe.
 
 For each file, a content hash (of its bytes and the chunking settings) is compared with the
 hash stored on its chunks. Unchanged articles are skipped without being parsed; changed ones are
 re-chunked, only chunks whose text is new are embedded, and chunks that are gone are deleted;
 articles whose file is gone are removed. Every step is idempotent and an article counts as done
-only when all its chunks carry the new hash, so a run killed at any point and run again ends in
-the same index as a clean build.
+only when all its chunks carry the new hash, so a run killed at any point and run again resumes:
+what was written is kept, and it ends in the same index as a clean build.
+
+Files are read and split in a thread while the previous batch is embedded, a few batches ahead
+at most, so memory stays flat in the corpus size; with an embeddings server a batch holds enough
+chunks to keep ``EMBEDDER_CONCURRENCY`` requests in flight. Progress (``IngestProgress``) says
+the chunks embedded, their rate, and an ETA from the share of the corpus's bytes read.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,13 +36,69 @@ from convention_qa.corpus.documents import Article, parse_article, read_file
 from convention_qa.corpus.index import Store, StoredDoc
 from convention_qa.errors import ConfigError, DocumentError, StoreError
 
-__all__ = ["UPLOAD_FOLDER", "Failure", "IngestReport", "ingest", "ingest_lock", "outside_problem", "scan_corpus"]
+__all__ = [
+    "UPLOAD_FOLDER",
+    "Failure",
+    "IngestProgress",
+    "IngestReport",
+    "ingest",
+    "ingest_lock",
+    "outside_problem",
+    "scan_corpus",
+]
 
 UPLOAD_FOLDER = "uploads"  # CORPUS_DIR/uploads: files added through the UI and the API
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+_AHEAD = 4  # batches read and split ahead of the one being embedded
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where an ingest stands: chunks written (and embedded) so far, the share of the corpus's
+    bytes read, and what that makes the rate and the time left."""
+
+    chunks: int
+    embedded: int
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Chunks embedded a second so far."""
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, from the bytes read so far; None until there is anything to go by."""
+        if self.bytes_done <= 0 or self.seconds <= 0:
+            return None
+        return max(0.0, self.seconds * (self.bytes_total - self.bytes_done) / self.bytes_done)
+
+    def describe(self) -> str:
+        """One line for a person: chunks, rate, share done and time left."""
+        share = f"{100 * self.bytes_done / self.bytes_total:.0f}%" if self.bytes_total else "100%"
+        eta = self.eta
+        left = "" if eta is None else f", about {_duration(eta)} left"
+        return (
+            f"{self.files_done}/{self.files_total} files ({share}), {self.chunks} chunks, "
+            f"{self.rate:.1f} chunks/s{left}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+Progress = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True)
@@ -192,68 +255,149 @@ def ingest(
     started = time.perf_counter()
     corpus_dir = corpus_dir or settings.corpus_dir
     report = IngestReport()
-    max_bytes = settings.max_file_bytes
     stored = store.documents()
-    by_path: dict[str, StoredDoc] = {d.meta.path: d for d in stored.values()}
-    seen_paths: set[str] = set()
-    claimed: dict[str, str] = {}  # doc id -> path of the file that has it this run
-    pending: list[_Pending] = []
-
-    for path in scan_corpus(corpus_dir):
-        rel = path.relative_to(corpus_dir).as_posix()
-        seen_paths.add(rel)
-        try:
-            problem = outside_problem(path, corpus_dir)
-            if problem:
-                raise DocumentError(problem)
-            data = read_file(path, max_bytes)
-            doc_hash = _content_hash(data, settings)
-            previous = by_path.get(rel)
-            if previous is not None and previous.is_complete(doc_hash):
-                report.unchanged += 1
-                claimed[previous.doc_id] = rel
-                continue
-            article = parse_article(data, path, corpus_dir)
-            if article.id in claimed:
-                raise DocumentError(f"article id {article.id!r} is already used by {claimed[article.id]}")
-            chunks = split(article, settings.chunk_size, settings.chunk_overlap)
-        except Exception as exc:  # DocumentError, or anything a parser let through: this file only
-            reason = str(exc) if isinstance(exc, DocumentError) else f"cannot be ingested ({type(exc).__name__}: {exc})"
-            log.warning("skipped %s: %s", rel, reason)
-            report.failed.append(Failure(rel, reason))
-            continue
-        claimed[article.id] = rel
-        ids = {c.id for c in chunks}
-        stale = set()
-        for old in (stored.get(article.id), previous):  # same id, or same file under an old id
-            if old is not None:
-                stale |= old.chunk_ids - ids
-        pending.append(_Pending(article, doc_hash, chunks, stale, new=previous is None and article.id not in stored))
-
-    total = sum(len(p.chunks) for p in pending)
-    done = 0
+    paths = scan_corpus(corpus_dir)
+    sizes = [_size(p) for p in paths]
+    reader = _Reader(paths, sizes, corpus_dir, stored, settings, report)
+    batch = settings.embed_batch_size
+    if settings.embedder_url:  # enough chunks a batch for every request in flight
+        batch = max(batch, settings.embedder_batch * settings.embedder_concurrency)
     group: list[_Pending] = []
-    for index, item in enumerate(pending):
-        group.append(item)
-        if sum(len(p.chunks) for p in group) >= settings.embed_batch_size or index == len(pending) - 1:
-            done += sum(len(p.chunks) for p in group)
-            for written in _write_each_or_fail(store, embedder, group, report):
-                if written.new:
-                    report.added += 1
-                else:
-                    report.updated += 1
-            group = []
-            if on_progress:
-                on_progress(done, total)
+    state = {"chunks": 0, "bytes": 0, "files": 0}
+
+    def flush() -> None:
+        for written in _write_each_or_fail(store, embedder, group, report):
+            if written.new:
+                report.added += 1
+            else:
+                report.updated += 1
+        state["chunks"] += sum(len(p.chunks) for p in group)
+        group.clear()
+
+    def tell() -> None:
+        if on_progress:
+            on_progress(
+                IngestProgress(
+                    state["chunks"],
+                    report.embedded,
+                    state["files"],
+                    len(paths),
+                    state["bytes"],
+                    sum(sizes),
+                    time.perf_counter() - started,
+                )
+            )
+
+    for item, read_bytes in reader.items():
+        state["files"] += 1
+        state["bytes"] += read_bytes
+        if item is not None:
+            group.append(item)
+        if sum(len(p.chunks) for p in group) >= batch:
+            flush()
+            tell()
+    if group:
+        flush()
+    tell()
 
     failed_paths = {f.path for f in report.failed}
     for doc in stored.values():
         relative = doc.meta.path
-        gone = relative not in seen_paths
-        if (gone or doc.doc_id not in claimed) and relative not in failed_paths:
+        gone = relative not in reader.seen_paths
+        if (gone or doc.doc_id not in reader.claimed) and relative not in failed_paths:
             store.delete(sorted(doc.chunk_ids))
             report.removed += 1 if gone else 0
 
     report.chunks = store.count()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Reader:
+    """Reads, hashes and splits the corpus's files in a thread, a few batches ahead of the
+    writer; ``items()`` yields each file's pending article (None when it is unchanged or failed)
+    with the bytes it accounts for."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        sizes: list[int],
+        corpus_dir: Path,
+        stored: dict[str, StoredDoc],
+        settings: Settings,
+        report: IngestReport,
+    ) -> None:
+        self.paths, self.sizes, self.corpus_dir = paths, sizes, corpus_dir
+        self.stored, self.settings, self.report = stored, settings, report
+        self.by_path: dict[str, StoredDoc] = {d.meta.path: d for d in stored.values()}
+        self.seen_paths: set[str] = set()
+        self.claimed: dict[str, str] = {}  # doc id -> path of the file that has it this run
+
+    def items(self) -> Iterator[tuple[_Pending | None, int]]:
+        ahead: queue.Queue[tuple[_Pending | None, int] | BaseException | None] = queue.Queue(
+            maxsize=_AHEAD * max(1, self.settings.embed_batch_size)
+        )
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for path, size in zip(self.paths, self.sizes, strict=True):
+                    if stop.is_set():
+                        return
+                    ahead.put((self._read(path), size))
+                ahead.put(None)
+            except BaseException as exc:  # handed to the writer, which raises it
+                ahead.put(exc)
+
+        thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+        thread.start()
+        try:
+            while (got := ahead.get()) is not None:
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    ahead.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+    def _read(self, path: Path) -> _Pending | None:
+        rel = path.relative_to(self.corpus_dir).as_posix()
+        self.seen_paths.add(rel)
+        previous = self.by_path.get(rel)
+        try:
+            problem = outside_problem(path, self.corpus_dir)
+            if problem:
+                raise DocumentError(problem)
+            data = read_file(path, self.settings.max_file_bytes)
+            doc_hash = _content_hash(data, self.settings)
+            if previous is not None and previous.is_complete(doc_hash):
+                self.report.unchanged += 1
+                self.claimed[previous.doc_id] = rel
+                return None
+            article = parse_article(data, path, self.corpus_dir)
+            if article.id in self.claimed:
+                raise DocumentError(f"article id {article.id!r} is already used by {self.claimed[article.id]}")
+            chunks = split(article, self.settings.chunk_size, self.settings.chunk_overlap)
+        except Exception as exc:  # DocumentError, or anything a parser let through: this file only
+            reason = str(exc) if isinstance(exc, DocumentError) else f"cannot be ingested ({type(exc).__name__}: {exc})"
+            log.warning("skipped %s: %s", rel, reason)
+            self.report.failed.append(Failure(rel, reason))
+            return None
+        self.claimed[article.id] = rel
+        ids = {c.id for c in chunks}
+        stale: set[str] = set()
+        for old in (self.stored.get(article.id), previous):  # same id, or same file under an old id
+            if old is not None:
+                stale |= old.chunk_ids - ids
+        return _Pending(article, doc_hash, chunks, stale, new=previous is None and article.id not in self.stored)

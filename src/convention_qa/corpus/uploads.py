@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from convention_qa.config import Settings
 from convention_qa.corpus.documents import SUPPORTED_SUFFIXES, parse_article, size_problem
 from convention_qa.corpus.index import Store
-from convention_qa.corpus.ingest import UPLOAD_FOLDER, Failure, IngestReport, ingest, ingest_lock
+from convention_qa.corpus.ingest import UPLOAD_FOLDER, Failure, IngestReport, Progress, ingest, ingest_lock
 from convention_qa.errors import DocumentError
 
 __all__ = ["UPLOAD_FOLDER", "UploadResult", "add_files", "remove_document", "safe_name"]
@@ -77,8 +77,16 @@ def _write_new(folder: Path, name: str, data: bytes) -> tuple[Path, bool]:
     raise OSError(f"too many files named like {name}")
 
 
-def add_files(files: list[tuple[str, bytes]], settings: Settings, store: Store, embedder: Embeddings) -> UploadResult:
-    """Save acceptable files into CORPUS_DIR/uploads and ingest the corpus; report the rest."""
+def add_files(
+    files: list[tuple[str, bytes]],
+    settings: Settings,
+    store: Store,
+    embedder: Embeddings,
+    *,
+    on_progress: Progress | None = None,
+) -> UploadResult:
+    """Save acceptable files into CORPUS_DIR/uploads and ingest the corpus; report the rest
+    (``on_progress`` hears how the ingest goes)."""
     result = UploadResult()
     folder = settings.corpus_dir / UPLOAD_FOLDER
     max_bytes = settings.max_file_bytes
@@ -101,7 +109,7 @@ def add_files(files: list[tuple[str, bytes]], settings: Settings, store: Store, 
                 if created:
                     written.append(path)
                 result.saved.append(path.relative_to(settings.corpus_dir).as_posix())
-            result.report = ingest(store, embedder, settings)
+            result.report = ingest(store, embedder, settings, on_progress=on_progress)
         except BaseException:  # nothing half-added stays behind in the corpus
             for path in written:
                 path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa.config import Settings
 from convention_qa.conversations.memory import InMemoryChats
-from convention_qa.corpus.ingest import ingest, ingest_lock
+from convention_qa.corpus.ingest import Progress, ingest, ingest_lock
 from convention_qa.corpus.uploads import UploadResult, add_files
 from convention_qa.errors import ConventionQAError
 from convention_qa.factory import Factory, exchanges_for
@@ -138,8 +138,10 @@ def create_app(factory: Factory) -> FastAPI:
     app.include_router(openai_compat.router)
     app.include_router(signin.router)
 
-    def upload(files: list[tuple[str, bytes]]) -> UploadResult:
-        return add_files(files, settings, store, factory.embedder())
+    def upload(files: list[tuple[str, bytes]], on_progress: Progress | None = None) -> UploadResult:
+        result = add_files(files, settings, store, factory.embedder(), on_progress=on_progress)
+        assistant.retriever.refresh_soon()  # BM25 catches up in the background; no question waits
+        return result
 
     def ui_user(request: Request) -> str | None:
         try:

@@ -20,6 +20,7 @@ from convention_qa.contract import Exchange, follow
 from convention_qa.conversations.export import ExportFormat, export_filename
 from convention_qa.conversations.owners import LOCAL, Owner
 from convention_qa.conversations.store import ConversationStore
+from convention_qa.corpus.ingest import IngestProgress
 from convention_qa.corpus.uploads import UploadResult
 from convention_qa.errors import ConventionQAError, NotFoundError
 from convention_qa.web.identity import Identities
@@ -30,7 +31,7 @@ __all__ = ["Handlers", "Upload"]
 
 log = logging.getLogger(__name__)
 
-Upload = Callable[[list[tuple[str, bytes]]], UploadResult]
+Upload = Callable[..., UploadResult]  # (files, on_progress=None): save, ingest, report
 RESTARTING = "⚠️ The server is restarting: ask again in a few seconds."
 _SIGN_OUT = '<form method="post" action="sign-out" class="sign-out"><button type="submit">Sign out</button></form>'
 NO_COOKIES = (
@@ -286,14 +287,20 @@ class Handlers:
         except ConventionQAError:
             return None
 
-    def add(self, files: list[Any] | None) -> str:
+    def add(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """Add files to the corpus; the upload box shows the ingest's progress (chunks, rate, time left)."""
         if not files:
             return "Choose one or more files first."
         payload = []
         for item in files:
             path = Path(item if isinstance(item, str) else item.name)
             payload.append((path.name, path.read_bytes()))
+
+        def show(now: IngestProgress) -> None:
+            share = now.bytes_done / now.bytes_total if now.bytes_total else None
+            progress(share, desc=f"Indexing: {now.describe()}")
+
         try:
-            return describe_upload(self.upload(payload))
+            return describe_upload(self.upload(payload, on_progress=show))
         except ConventionQAError as exc:
             return f"⚠️ {exc}"
