@@ -69,3 +69,27 @@ def test_the_chat_bubble_says_which_stage_the_answer_is_in(
     ]
     assert any("Reading the best sentences" in b for b in bubbles[:-1]), bubbles
     assert "69 negara" in bubbles[-1]
+
+
+def test_an_upload_shows_the_ingests_progress(settings: Settings, embedder: HashingEmbeddings, tmp_path: Path) -> None:
+    """The upload box's progress bar hears each batch: the share read, chunks/s and time left."""
+    from convention_qa.corpus.index import open_store
+    from convention_qa.corpus.uploads import add_files
+
+    store = open_store(settings, embedder.model_id)
+    article = tmp_path / "arsip.md"
+    article.write_text(
+        "---\nlanguage: id\n---\n" + "\n\n".join(f"Paragraf {i} tentang Konvensi Hanoi dan arsip." for i in range(300)),
+        encoding="utf-8",
+    )
+    small = settings.model_copy(update={"embed_batch_size": 4})
+
+    def upload(files: list[tuple[str, bytes]], on_progress: Any = None) -> Any:
+        return add_files(files, small, store, embedder, on_progress=on_progress)
+
+    handlers = Handlers(Chat(None), Chat(None), None, upload)  # type: ignore[arg-type]
+    shown: list[tuple[float | None, str]] = []
+    said = handlers.add([str(article)], progress=lambda share, desc="": shown.append((share, desc)))  # type: ignore[arg-type]
+    assert "arsip.md" in said and shown, said
+    assert shown[-1][0] == 1.0 and all("chunks/s" in desc and "Indexing" in desc for _, desc in shown)
+    assert any("left" in desc for _, desc in shown)

@@ -28,8 +28,9 @@ def ingest(ctx: click.Context, corpus_dir: Path | None, rebuild: bool, as_json: 
     """Index the corpus folder: add new articles, update changed ones, remove deleted ones."""
     from tqdm import tqdm
 
-    from convention_qa.corpus.ingest import IngestProgress, ingest_lock
     from convention_qa.corpus.ingest import ingest as run_ingest
+    from convention_qa.corpus.ingest import ingest_lock
+    from convention_qa.corpus.progress import IngestProgress
 
     factory = factory_of(ctx, corpus_dir=corpus_dir)
     settings, embedder = factory.settings, factory.embedder()

@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,12 +34,12 @@ from convention_qa.contract import ChunkMeta
 from convention_qa.corpus.chunking import CHUNKER_VERSION, Chunk, split
 from convention_qa.corpus.documents import Article, parse_article, read_file
 from convention_qa.corpus.index import Store, StoredDoc
+from convention_qa.corpus.progress import IngestProgress, Progress
 from convention_qa.errors import ConfigError, DocumentError, StoreError
 
 __all__ = [
     "UPLOAD_FOLDER",
     "Failure",
-    "IngestProgress",
     "IngestReport",
     "ingest",
     "ingest_lock",
@@ -52,53 +52,6 @@ UPLOAD_FOLDER = "uploads"  # CORPUS_DIR/uploads: files added through the UI and 
 log = logging.getLogger(__name__)
 
 _AHEAD = 4  # batches read and split ahead of the one being embedded
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    """Where an ingest stands: chunks written (and embedded) so far, the share of the corpus's
-    bytes read, and what that makes the rate and the time left."""
-
-    chunks: int
-    embedded: int
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        """Chunks embedded a second so far."""
-        return self.embedded / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left, from the bytes read so far; None until there is anything to go by."""
-        if self.bytes_done <= 0 or self.seconds <= 0:
-            return None
-        return max(0.0, self.seconds * (self.bytes_total - self.bytes_done) / self.bytes_done)
-
-    def describe(self) -> str:
-        """One line for a person: chunks, rate, share done and time left."""
-        share = f"{100 * self.bytes_done / self.bytes_total:.0f}%" if self.bytes_total else "100%"
-        eta = self.eta
-        left = "" if eta is None else f", about {_duration(eta)} left"
-        return (
-            f"{self.files_done}/{self.files_total} files ({share}), {self.chunks} chunks, "
-            f"{self.rate:.1f} chunks/s{left}"
-        )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-Progress = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True)
@@ -276,17 +229,8 @@ def ingest(
 
     def tell() -> None:
         if on_progress:
-            on_progress(
-                IngestProgress(
-                    state["chunks"],
-                    report.embedded,
-                    state["files"],
-                    len(paths),
-                    state["bytes"],
-                    sum(sizes),
-                    time.perf_counter() - started,
-                )
-            )
+            done, elapsed = (state["chunks"], report.embedded, state["files"]), time.perf_counter() - started
+            on_progress(IngestProgress(*done, len(paths), state["bytes"], sum(sizes), elapsed))
 
     for item, read_bytes in reader.items():
         state["files"] += 1

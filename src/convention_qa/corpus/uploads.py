@@ -15,7 +15,8 @@ from langchain_core.embeddings import Embeddings
 from convention_qa.config import Settings
 from convention_qa.corpus.documents import SUPPORTED_SUFFIXES, parse_article, size_problem
 from convention_qa.corpus.index import Store
-from convention_qa.corpus.ingest import UPLOAD_FOLDER, Failure, IngestReport, Progress, ingest, ingest_lock
+from convention_qa.corpus.ingest import UPLOAD_FOLDER, Failure, IngestReport, ingest, ingest_lock
+from convention_qa.corpus.progress import Progress
 from convention_qa.errors import DocumentError
 
 __all__ = ["UPLOAD_FOLDER", "UploadResult", "add_files", "remove_document", "safe_name"]

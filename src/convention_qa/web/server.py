@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convention_qa.config import Settings
 from convention_qa.conversations.memory import InMemoryChats
-from convention_qa.corpus.ingest import Progress, ingest, ingest_lock
+from convention_qa.corpus.ingest import ingest, ingest_lock
+from convention_qa.corpus.progress import Progress
 from convention_qa.corpus.uploads import UploadResult, add_files
 from convention_qa.errors import ConventionQAError
 from convention_qa.factory import Factory, exchanges_for

@@ -20,7 +20,7 @@ from convention_qa.contract import Exchange, follow
 from convention_qa.conversations.export import ExportFormat, export_filename
 from convention_qa.conversations.owners import LOCAL, Owner
 from convention_qa.conversations.store import ConversationStore
-from convention_qa.corpus.ingest import IngestProgress
+from convention_qa.corpus.progress import IngestProgress
 from convention_qa.corpus.uploads import UploadResult
 from convention_qa.errors import ConventionQAError, NotFoundError
 from convention_qa.web.identity import Identities
