@@ -210,17 +210,18 @@ class Retriever:
         for row in self.store.rows([cid for cid in lex if cid not in found]):  # gone since the build: left out
             found[row.id] = (row.text, row.meta)
         floor = min(dense.values()) if dense else 0.0
-        passages = []
+        scored = []
         for cid, (text, meta) in found.items():
             same_language = meta.language == language
             weight = self.bm25_weight_same if same_language else self.bm25_weight_cross
             d = dense.get(cid, floor)
-            fused = (1 - weight) * d + weight * lex.get(cid, 0.0)
-            passages.append(Passage(cid, text, meta, fused, d, lex.get(cid, 0.0), frozenset(tokenize(text))))
-        passages.sort(key=lambda p: -p.score)
+            scored.append(((1 - weight) * d + weight * lex.get(cid, 0.0), cid, text, meta, d))
+        scored.sort(key=lambda s: -s[0])
+        # Passages are made (and their words read) only as far down the ranking as collapsing goes.
+        passages = (Passage(cid, text, meta, fused, d, lex.get(cid, 0.0)) for fused, cid, text, meta, d in scored)
         return self._collapse(passages, k)
 
-    def _collapse(self, passages: list[Passage], k: int) -> list[Passage]:
+    def _collapse(self, passages: Iterable[Passage], k: int) -> list[Passage]:
         """Drop passages whose words nearly repeat a better one's (Jaccard over token sets)."""
         kept: list[Passage] = []
         kept_sets: list[frozenset[str]] = []
