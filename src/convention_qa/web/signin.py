@@ -23,10 +23,18 @@ from convention_qa.errors import ConventionQAError
 from convention_qa.web.identity import KEY_COOKIE, Identities, cookie_header
 from convention_qa.web.transport import HttpMiddleware
 
-__all__ = ["KEY_COOKIE_DAYS", "SignInFirst", "router", "signed_in_as"]
+__all__ = ["KEY_COOKIE_DAYS", "SIGN_IN_FORM", "SIGN_OUT_FORM", "SignInFirst", "router", "signed_in_as"]
 
 KEY_COOKIE_DAYS = 30  # then the browser asks for the key again (a revoked key stops at once anyway)
 _MAX_KEY = 200
+
+# The forms, on the /sign-in page and in the UI's sidebar alike (relative actions: work under a prefix).
+SIGN_IN_FORM = (
+    '<form method="post" action="sign-in" class="sign-in">'
+    '<input name="key" type="password" placeholder="Your key (cqa_…)" aria-label="Your key" '
+    f'autocomplete="current-password" maxlength="{_MAX_KEY}" required> <button type="submit">Sign in</button></form>'
+)
+SIGN_OUT_FORM = '<form method="post" action="sign-out" class="sign-out"><button type="submit">Sign out</button></form>'
 
 router = APIRouter(tags=["sign-in"], include_in_schema=False)
 
@@ -50,10 +58,7 @@ input{{width:100%;padding:.5rem;margin:.5rem 0;box-sizing:border-box}}button{{pa
 <p>Paste the key your administrator gave you (<code>convention-qa keys create NAME</code> makes one).
 Your conversations and ratings are then yours on every browser you sign in on.</p>
 {shown}
-<form method="post" action="sign-in">
-<label for="key">Key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" required maxlength="{_MAX_KEY}">
-<button type="submit">Sign in</button></form></body></html>"""
+{SIGN_IN_FORM}</body></html>"""
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -72,7 +77,7 @@ def _same_site(request: Request) -> bool:
     return urlsplit(origin).netloc in asked
 
 
-def _back(request: Request, cookie: bytes) -> Response:
+def _back(cookie: bytes) -> Response:
     reply = RedirectResponse("./", status_code=303)
     reply.raw_headers.append((b"set-cookie", cookie))
     reply.headers["Cache-Control"] = "no-store"
@@ -96,14 +101,14 @@ def sign_in(request: Request, key: Annotated[str, Form(max_length=_MAX_KEY)] = "
         return _page(str(exc), 503)
     if owner is None:
         return _page("That key is wrong or revoked. Check it, or ask for a new one.", 401)
-    return _back(request, cookie_header(request.scope, KEY_COOKIE, key, KEY_COOKIE_DAYS * 24 * 3600))
+    return _back(cookie_header(request.scope, KEY_COOKIE, key, KEY_COOKIE_DAYS * 24 * 3600))
 
 
 @router.post("/sign-out")
 def sign_out(request: Request) -> Response:
     if not _same_site(request):
         return _page("Sign out from this site's own page.", 403)
-    return _back(request, cookie_header(request.scope, KEY_COOKIE, "", 0))
+    return _back(cookie_header(request.scope, KEY_COOKIE, "", 0))
 
 
 class SignInFirst(HttpMiddleware):

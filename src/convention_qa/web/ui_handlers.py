@@ -24,7 +24,7 @@ from convention_qa.corpus.progress import IngestProgress
 from convention_qa.corpus.uploads import UploadResult
 from convention_qa.errors import ConventionQAError, NotFoundError
 from convention_qa.web.identity import Identities
-from convention_qa.web.signin import signed_in_as
+from convention_qa.web.signin import SIGN_IN_FORM, SIGN_OUT_FORM, signed_in_as
 from convention_qa.web.ui_render import chat_text, describe_upload, render_sources, restored_answer
 
 __all__ = ["Handlers", "Upload"]
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 Upload = Callable[..., UploadResult]  # (files, on_progress=None): save, ingest, report
 RESTARTING = "⚠️ The server is restarting: ask again in a few seconds."
-_SIGN_OUT = '<form method="post" action="sign-out" class="sign-out"><button type="submit">Sign out</button></form>'
 NO_COOKIES = (
     "<p class='meta' id='no-cookies'>⚠️ This browser sends no cookies, so this conversation is not kept: "
     "follow-up questions still work in this tab, but a reload loses it and it is not in your history. "
@@ -252,20 +251,15 @@ class Handlers:
         HttpOnly key cookie (a Gradio handler cannot)."""
         if self.identities is None or getattr(request, "request", None) is None:
             return ""
-        sign_in = (
-            '<form method="post" action="sign-in" class="sign-in">'
-            '<input name="key" type="password" placeholder="Your key (cqa_…)" aria-label="Your key" '
-            'autocomplete="current-password" maxlength="200" required> <button type="submit">Sign in</button></form>'
-        )
         try:
             owner = self.owner_of(request)
         except ConventionQAError as exc:
-            return f"<p class='meta'>⚠️ {html.escape(str(exc))}</p>{sign_in}{_SIGN_OUT}"
+            return f"<p class='meta'>⚠️ {html.escape(str(exc))}</p>{SIGN_IN_FORM}{SIGN_OUT_FORM}"
         named = signed_in_as(owner)
         if named and owner.id.startswith("user:"):
             return f"<p class='meta'>Signed in as {html.escape(named)}.</p>"
         if named:
-            return f"<p class='meta'>Signed in with {html.escape(named)}.</p>{_SIGN_OUT}"
+            return f"<p class='meta'>Signed in with {html.escape(named)}.</p>{SIGN_OUT_FORM}"
         days = self.identities.signer.max_age / 86400 if self.identities.signer else 0
         kept = (
             f"Your conversations are kept for this browser only (a cookie good for {days:g} days, renewed "
@@ -273,7 +267,8 @@ class Handlers:
             if self.lasting(request, owner)
             else "This browser sends no cookies: nothing is kept."
         )
-        return f"<p class='meta'>Not signed in. {kept} Sign in with a key to keep them on every browser:</p>{sign_in}"
+        invite = "Sign in with a key to keep them on every browser:"
+        return f"<p class='meta'>Not signed in. {kept} {invite}</p>{SIGN_IN_FORM}"
 
     def start_over(self, request: gr.Request) -> tuple[Any, ...]:
         return [], render_sources(None), "", None, [], self.conversation_choices(self._owner_or_none(request))
