@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "corpus"
@@ -98,34 +98,15 @@ def ui_call(client: httpx.Client, name: str, data: list[Any], session_hash: str)
 
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**env, "CONVENTION_QA_PORT": str(port)}
-    log = open(Path(env["CONVENTION_QA_DATA_DIR"]).parent / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "convention_qa", "serve"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: see {log.name}") from None
-                time.sleep(0.5)
+    with (
+        open(Path(env["CONVENTION_QA_DATA_DIR"]).parent / "server.log", "w") as log,
+        running([sys.executable, "-m", "convention_qa", "serve"], f"{url}/health", what=f"the server (see {log.name})",
+                seconds=300, env=env, stdout=log),
+    ):  # fmt: skip
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli(env: dict[str, str], *args: str) -> str:

@@ -26,15 +26,16 @@ import json
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from _servers import free_port, running
 
 from convention_qa.answering.retrieval import Retriever
 from convention_qa.config import Settings
@@ -140,27 +141,14 @@ def measure(label: str, settings: Settings, texts: list[str], questions: list[st
     print(f"  during a rebuild {ms(during)}  (rebuild done {rebuilt:.1f} s after the change, beside the questions)")
 
 
-def chroma_server(path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
-            return proc, port
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the Chroma server did not start")
+@contextmanager
+def chroma_server(path: Path) -> Iterator[int]:
+    """A Chroma server on 127.0.0.1 keeping its data in ``path``; its port."""
+    port = free_port()
+    chroma = str(Path(sys.executable).with_name("chroma"))
+    command = [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)]
+    with running(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", what="the Chroma server", seconds=60):
+        yield port
 
 
 def ingest_rate(texts: list[str], embedding_server: bool) -> None:
@@ -171,40 +159,21 @@ def ingest_rate(texts: list[str], embedding_server: bool) -> None:
     print(f"\ningest, embedding {len(texts)} chunks: in-process e5  {rate:6.1f} chunks/s")
     if not embedding_server:
         return
-    import socket
-
     from convention_qa.answering.llm import bundled_model_path
     from convention_qa.corpus.remote_embeddings import RemoteEmbeddings
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     model = bundled_model_path(ROOT / "data" / "models")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "convention_qa.answering.model_server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--embedding", "true", "--pooling", "mean",
-         "--model_alias", "bundled"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the embeddings server did not start") from None
-                time.sleep(0.5)
+    command = [sys.executable, "-m", "convention_qa.answering.model_server", "--model", str(model), "--host",
+               "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--embedding", "true", "--pooling", "mean",
+               "--model_alias", "bundled"]  # fmt: skip
+    with running(command, f"http://127.0.0.1:{port}/v1/models", what="the embeddings server"):
         for concurrency in (1, 4):
             remote = RemoteEmbeddings(f"http://127.0.0.1:{port}/v1", "bundled", batch=8, concurrency=concurrency)
             started = time.perf_counter()
             remote.embed_documents(texts)
             rate = len(texts) / (time.perf_counter() - started)
             print(f"  llama-cpp-python server here (bundled 1.5B GGUF), {concurrency} in flight  {rate:6.1f} chunks/s")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -224,14 +193,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             measure("embedded Chroma", Settings(data_dir=Path(tmp)), texts, questions, embedder)
         if args.chroma_server:
-            with tempfile.TemporaryDirectory() as tmp:
-                proc, port = chroma_server(Path(tmp))
-                try:
-                    settings = Settings(data_dir=Path(tmp), chroma_host="127.0.0.1", chroma_port=port)
-                    measure("Chroma server", settings, texts, questions, embedder)
-                finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+            with tempfile.TemporaryDirectory() as tmp, chroma_server(Path(tmp)) as port:
+                settings = Settings(data_dir=Path(tmp), chroma_host="127.0.0.1", chroma_port=port)
+                measure("Chroma server", settings, texts, questions, embedder)
     if args.ingest:
         ingest_rate(chunk_texts(sentences, args.ingest, seed=2), args.embedding_server)
 
