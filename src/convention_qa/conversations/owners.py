@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from convention_qa.text import valid_text
+
 __all__ = ["ADMIN", "ANONYMOUS_PREFIXES", "LEGACY", "LOCAL", "USER_KEY_PREFIX", "KeyLookup", "Owner"]
 
 USER_KEY_PREFIX = "cqa_"  # every user key starts so: a wrong one is refused, not taken for "no key"
@@ -27,7 +29,7 @@ class Owner:
     def __post_init__(self) -> None:
         # Both engines keep text without NULs (``tables.storable``): an owner id with one would be
         # kept as another owner's. The web layer never makes one (keys are names, users printable).
-        if "\x00" in self.id or any("\ud800" <= c <= "\udfff" for c in self.id):
+        if "\x00" in self.id or valid_text(self.id) != self.id:
             raise ValueError("an owner id cannot hold NUL characters or lone surrogates")
 
 

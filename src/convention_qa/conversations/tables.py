@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from convention_qa.conversations.owners import LEGACY
+from convention_qa.text import valid_text
 
 __all__ = ["MAX_TITLE_CHARS", "ApiKeyRow", "Base", "ConversationRow", "FeedbackRow", "TurnRow", "now", "storable"]
 
@@ -23,13 +24,7 @@ def storable(text: str) -> str:
     """Text as every engine keeps it: PostgreSQL refuses NUL characters in text and neither engine
     can encode a lone surrogate, so NULs are dropped and surrogates become U+FFFD, on SQLite too
     (both engines keep, and find, the same thing)."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
-    return text
+    return valid_text(text.replace("\x00", "") if "\x00" in text else text)
 
 
 class String(TypeDecorator[str]):
