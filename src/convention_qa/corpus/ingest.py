@@ -211,6 +211,7 @@ def ingest(
     stored = store.documents()
     paths = scan_corpus(corpus_dir)
     sizes = [_size(p) for p in paths]
+    total_bytes = sum(sizes)
     reader = _Reader(paths, sizes, corpus_dir, stored, settings, report)
     batch = settings.embed_batch_size
     if settings.embedder_url:  # enough chunks a batch for every request in flight
@@ -230,9 +231,9 @@ def ingest(
     def tell() -> None:
         if on_progress:
             done, elapsed = (state["chunks"], report.embedded, state["files"]), time.perf_counter() - started
-            on_progress(IngestProgress(*done, len(paths), state["bytes"], sum(sizes), elapsed))
+            on_progress(IngestProgress(*done, len(paths), state["bytes"], total_bytes, elapsed))
 
-    for item, read_bytes in reader.items():
+    for item, read_bytes in reader.items(ahead=_AHEAD * batch):
         state["files"] += 1
         state["bytes"] += read_bytes
         if item is not None:
@@ -284,10 +285,9 @@ class _Reader:
         self.seen_paths: set[str] = set()
         self.claimed: dict[str, str] = {}  # doc id -> path of the file that has it this run
 
-    def items(self) -> Iterator[tuple[_Pending | None, int]]:
-        ahead: queue.Queue[tuple[_Pending | None, int] | BaseException | None] = queue.Queue(
-            maxsize=_AHEAD * max(1, self.settings.embed_batch_size)
-        )
+    def items(self, ahead: int) -> Iterator[tuple[_Pending | None, int]]:
+        """Files read at most ``ahead`` ahead of the one the caller takes."""
+        done: queue.Queue[tuple[_Pending | None, int] | BaseException | None] = queue.Queue(maxsize=max(1, ahead))
         stop = threading.Event()
 
         def produce() -> None:
@@ -295,15 +295,15 @@ class _Reader:
                 for path, size in zip(self.paths, self.sizes, strict=True):
                     if stop.is_set():
                         return
-                    ahead.put((self._read(path), size))
-                ahead.put(None)
+                    done.put((self._read(path), size))
+                done.put(None)
             except BaseException as exc:  # handed to the writer, which raises it
-                ahead.put(exc)
+                done.put(exc)
 
         thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
         thread.start()
         try:
-            while (got := ahead.get()) is not None:
+            while (got := done.get()) is not None:
                 if isinstance(got, BaseException):
                     raise got
                 yield got
@@ -311,7 +311,7 @@ class _Reader:
             stop.set()
             while thread.is_alive():  # unblock a reader waiting on a full queue
                 try:
-                    ahead.get_nowait()
+                    done.get_nowait()
                 except queue.Empty:
                     thread.join(0.05)
 
