@@ -104,14 +104,10 @@ class Store:
         offset = 0
         while True:
             page = self._collection.get(include=include, limit=_PAGE, offset=offset)
-            ids = page["ids"]
-            if not ids:
+            if not page["ids"]:
                 return
-            metas = page.get("metadatas") or [{}] * len(ids)
-            docs = page.get("documents") or [None] * len(ids)
-            for chunk_id, meta, text in zip(ids, metas, docs, strict=True):
-                yield Row(chunk_id, text or "", ChunkMeta.model_validate(meta or {}))
-            offset += len(ids)
+            yield from _rows(page)
+            offset += len(page["ids"])
 
     def documents(self) -> dict[str, StoredDoc]:
         """The manifest: every stored article, with its chunk ids and content hashes."""
@@ -143,13 +139,7 @@ class Store:
         """The stored chunks among ``ids`` (those deleted are left out), in no particular order."""
         if not ids:
             return []
-        page = self._collection.get(ids=list(ids), include=["metadatas", "documents"])
-        metas = page.get("metadatas") or [{}] * len(page["ids"])
-        docs = page.get("documents") or [None] * len(page["ids"])
-        return [
-            Row(cid, text or "", ChunkMeta.model_validate(meta or {}))
-            for cid, meta, text in zip(page["ids"], metas, docs, strict=True)
-        ]
+        return list(_rows(self._collection.get(ids=list(ids), include=["metadatas", "documents"])))
 
     def vectors(self) -> dict[str, list[float]]:
         """Every stored chunk's vector, by chunk id."""
@@ -217,6 +207,15 @@ class Store:
                 strict=True,
             )
         ]
+
+
+def _rows(page: Any) -> Iterator[Row]:
+    """The rows of one ``get()`` reply (metadata or text left out of it read as empty)."""
+    ids = page["ids"]
+    metas = page.get("metadatas") or [{}] * len(ids)
+    docs = page.get("documents") or [None] * len(ids)
+    for chunk_id, meta, text in zip(ids, metas, docs, strict=True):
+        yield Row(chunk_id, text or "", ChunkMeta.model_validate(meta or {}))
 
 
 def open_store(settings: Settings, embedder_id: str, *, client: Any = None, reset: bool = False) -> Store:
