@@ -261,6 +261,8 @@ def test_signing_in_sets_an_httponly_key_cookie_and_signing_out_clears_it(settin
         with httpx.Client(base_url=url, timeout=60) as browser:
             wrong = browser.post("/sign-in", data={"key": "cqa_wrong"})
             assert wrong.status_code == 401 and "wrong or revoked" in wrong.text
+            huge = browser.post("/sign-in", data={"key": "cqa_" + "x" * 5000})
+            assert huge.status_code == 422 and "convention_qa_key" not in browser.cookies
             forged = browser.post("/sign-in", data={"key": alice}, headers={"sec-fetch-site": "cross-site"})
             assert forged.status_code == 403 and "convention_qa_key" not in browser.cookies
             elsewhere = browser.post("/sign-in", data={"key": alice}, headers={"origin": "https://evil.example"})
