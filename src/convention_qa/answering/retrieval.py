@@ -207,8 +207,10 @@ class Retriever:
         dense = {hit.id: hit.similarity for hit in dense_hits}
         found = {hit.id: (hit.text, hit.meta) for hit in dense_hits}
         lex = {lexical.ids[index]: (score / best_bm25 if best_bm25 else 0.0) for index, score in bm25_hits}
-        for row in self.store.rows([cid for cid in lex if cid not in found]):  # gone since the build: left out
-            found[row.id] = (row.text, row.meta)
+        read_back = {row.id: row for row in self.store.rows([cid for cid in lex if cid not in found])}
+        for cid in lex:  # in BM25's order (ties keep it); one deleted since the build is left out
+            if cid in read_back:
+                found[cid] = (read_back[cid].text, read_back[cid].meta)
         floor = min(dense.values()) if dense else 0.0
         scored = []
         for cid, (text, meta) in found.items():
