@@ -10,6 +10,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import Field
 
 from convention_qa.answering.assistant import Assistant
+from convention_qa.answering.points import Points
 from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import RankedSentence, SentenceRanker, sentences_of
 from convention_qa.answering.reader import Reader, checked_translation, copy_span
@@ -91,7 +92,7 @@ def test_choice_then_copy_answers_and_cites_the_chosen_sentence(retriever: Retri
 
 def test_an_unsure_choice_is_withheld(retriever: Retriever) -> None:
     model = ChoosingChatModel(replies=["1 | 69 negara"], choices={"1": 0.3, "2": 0.3, "0": 0.3})
-    points = {"strict": 0.9, "balanced": 0.6, "helpful": 0.4}
+    points = Points({"strict": 0.9, "balanced": 0.6, "helpful": 0.4})
     answer = Assistant(retriever, model, points=points).ask("Berapa negara yang menandatangani Konvensi Hanoi?")
     assert answer.abstained and answer.abstain_reason == "unsure"
     assert answer.withheld == "69 negara" and answer.check and answer.check["stage"] == "check"

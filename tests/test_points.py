@@ -48,7 +48,7 @@ def test_calibrate_writes_points_the_factory_reads(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "| balanced | 0.300 |" in result.stdout  # 2 right of 3 given: 0.67, at least balanced's 0.65
     points = operating_points(out, extractive=False)
-    assert points == {"strict": 0.8, "balanced": 0.3, "helpful": 0.3}
+    assert points.thresholds == {"strict": 0.8, "balanced": 0.3, "helpful": 0.3}
     with pytest.raises(ConfigError, match="no 'extractive' points"):
         operating_points(out, extractive=True)
 
@@ -69,6 +69,7 @@ def test_bad_points_files_are_clear_errors(tmp_path: Path) -> None:
 
 def test_shipped_points_load_for_both_backends() -> None:
     model, extractive = operating_points(None, extractive=False), operating_points(None, extractive=True)
-    assert model["strict"] >= model["balanced"] >= model["helpful"]
-    assert extractive["strict"] >= extractive["balanced"] >= extractive["helpful"]
+    assert model.thresholds["strict"] >= model.thresholds["balanced"] >= model.thresholds["helpful"]
+    assert extractive.thresholds["strict"] >= extractive.thresholds["balanced"] >= extractive.thresholds["helpful"]
+    assert model.model is not None and extractive.model is None  # the fitted confidence is the model's
     assert DEFAULT_POINTS_FILE.name == "points.json"

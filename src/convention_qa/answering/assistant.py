@@ -24,6 +24,7 @@ from convention_qa.answering.evidence import format_evidence, merge_evidence, re
 from convention_qa.answering.extract import Extractor, cite_source
 from convention_qa.answering.grounding import is_refusal
 from convention_qa.answering.pipeline import Pipeline
+from convention_qa.answering.points import Points
 from convention_qa.answering.policy import Policy, measure
 from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import SentenceRanker
@@ -62,9 +63,9 @@ class Assistant:
     prompts: Prompts = field(default_factory=Prompts)
     policy: Policy | None = None  # its off-corpus floors refuse before the model; None: no floors
     verdict: Verdict | None = None  # decides on the written answer; None: give every answer
-    # The focused reader's operating points (strictness -> minimum confidence; see
-    # ``operating_points``); None: give every answer.
-    points: dict[str, float] | None = None
+    # The focused reader's operating points (strictness -> minimum confidence) and its fitted
+    # confidence model (see ``operating_points``); None: give every answer.
+    points: Points | None = None
     config: AnswerConfig = field(default_factory=AnswerConfig)
     min_extractive_overlap: float = 0.34
     min_extractive_similarity: float = 0.79  # cross-language extraction: embedder similarity
@@ -78,7 +79,7 @@ class Assistant:
             Translate(self._writer if self.config.translate else None),
             Rank(SentenceRanker(self.retriever.embedder, self.retriever.idf)),
             Read(Reader(self.chat_model, self.prompts)),
-            Check(self.points or {}),
+            Check(self.points.thresholds, self.points.model) if self.points else Check({}),
             Cite(),
             strictness=self.config.strictness if self.points is not None else "off",
         )

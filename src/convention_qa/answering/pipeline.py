@@ -87,9 +87,11 @@ class Pipeline:
         started = time.perf_counter()
         reading = self.read.run(focus.asking, sentences, request.answer_language, focus.context)
         timed("read", started)
-        answer.check = reading.to_dict()
-        answer.confidence = reading.confidence
         reason = self.check.run(reading, self.strictness)
+        answer.check = reading.to_dict()
+        # What the user is shown: the check's probability that the answer is right (the model's
+        # choice probability when no confidence model is fitted); none without a model.
+        answer.confidence = reading.score if reading.confidence is not None else None
         if reason is not None:
             answer.withheld = reading.answer or None
             stage = "check" if reason == "unsure" and reading.problem != "echo" else "read"

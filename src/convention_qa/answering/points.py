@@ -1,8 +1,11 @@
 """The focused reader's operating points: the minimum confidence at which an answer is given,
 for each strictness setting, and how they are chosen from evaluation runs.
 
-A point is chosen from runs made with ``STRICTNESS=off`` (every answer given, with its
-confidence): for each candidate threshold, the answered precision and the coverage of each run;
+For a model, the confidence is the probability of the fitted confidence model
+(:mod:`convention_qa.answering.confidence`, fitted on training-split runs and stored beside the
+points); without one (the extractive backend), the ranking margin. A point is chosen from runs
+made with ``STRICTNESS=off`` (every answer given, with its confidence) on development splits:
+for each candidate threshold, the answered precision and the coverage of each run;
 ``strict``, ``balanced`` and ``helpful`` are the lowest thresholds at which the mean answered
 precision over the runs (each run counting alike) reaches 0.75, 0.65 and 0.60. A
 half-unanswerable set such as IDK-MRC pulls the mean down: on mostly answerable questions the
@@ -21,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convention_qa.answering.confidence import FEATURES
+from convention_qa.answering.linear import Linear
 from convention_qa.errors import ConfigError
 
-__all__ = ["DEFAULT_POINTS_FILE", "TARGETS", "Outcome", "choose_points", "operating_points", "sweep"]
+__all__ = ["DEFAULT_POINTS_FILE", "TARGETS", "Outcome", "Points", "choose_points", "operating_points", "sweep"]
 
 DEFAULT_POINTS_FILE = Path(__file__).with_name("points.json")
 TARGETS = {"strict": 0.75, "balanced": 0.65, "helpful": 0.60}  # mean answered precision each aims at
@@ -40,7 +45,16 @@ class Outcome:
     answerable: bool
 
 
-def operating_points(path: Path | None, *, extractive: bool) -> dict[str, float]:
+@dataclass(frozen=True)
+class Points:
+    """A backend's operating points (strictness -> minimum score) and, for a model, the fitted
+    confidence model whose probability they are compared with (None: the choice's own probability)."""
+
+    thresholds: dict[str, float]
+    model: Linear | None = None
+
+
+def operating_points(path: Path | None, *, extractive: bool) -> Points:
     """The points for the model (or, ``extractive``, for answering without one) from ``path``,
     by default the shipped file."""
     source = path or DEFAULT_POINTS_FILE
@@ -60,7 +74,9 @@ def operating_points(path: Path | None, *, extractive: bool) -> dict[str, float]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"{source}: {backend}.{name} must be a number, not {value!r}")
         points[name] = float(value)
-    return points
+    weights = section.get("confidence")
+    model = None if extractive or weights is None else Linear.read(weights, FEATURES, f"{source}: {backend}.confidence")
+    return Points(points, model)
 
 
 def sweep(runs: Mapping[str, Sequence[Outcome]], thresholds: Sequence[float]) -> list[dict[str, Any]]:

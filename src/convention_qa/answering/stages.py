@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convention_qa.answering.confidence import features
 from convention_qa.answering.evidence import Evidence, citation
+from convention_qa.answering.linear import Linear
 from convention_qa.answering.policy import Policy
 from convention_qa.answering.ranking import RankedSentence, SentenceRanker
 from convention_qa.answering.reader import Reader, Reading, checked_translation
@@ -115,14 +117,17 @@ class Read:
 
 @dataclass
 class Check:
-    """Whether to give what was read: a choice below the operating point's confidence is withheld.
+    """Whether to give what was read: an answer below the operating point's confidence is withheld.
 
     ``points`` maps the named strictness settings to the minimum confidence (chosen on the
     development splits; ``convention-qa calibrate`` measures them); a number is used as it is;
-    "off" gives every answer.
+    "off" gives every answer. With a fitted ``model``, the confidence is its probability that the
+    answer is right, from what the reader decided (:mod:`convention_qa.answering.confidence`);
+    without one, the reader's own score.
     """
 
     points: dict[str, float]
+    model: Linear | None = None
 
     def threshold(self, strictness: str) -> float:
         if strictness == "off":
@@ -134,6 +139,8 @@ class Check:
     def run(self, reading: Reading, strictness: str) -> AbstainReason | None:
         if reading.choice is None:
             return "uncited" if reading.problem == "not-copied" else "model"
+        if self.model is not None and (values := features(reading.to_dict())) is not None:
+            reading.score = self.model.probability(values)
         if reading.problem == "echo":
             return "unsure"  # the words copied only repeat the question
         if not reading.answer:

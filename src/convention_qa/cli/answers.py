@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +17,7 @@ from convention_qa.conversations.owners import LOCAL
 if TYPE_CHECKING:
     from convention_qa.contract import Answer, Event
 
-__all__ = ["ask", "calibrate", "chat", "evaluate"]
+__all__ = ["ask", "chat", "evaluate"]
 
 
 def _print_sources(answer: Answer) -> None:
@@ -199,70 +199,3 @@ def evaluate(
             click.echo(f"below threshold: {failure}", err=True)
         if failures:
             sys.exit(1)
-
-
-@main.command()
-@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--backend",
-    type=click.Choice(["model", "extractive"]),
-    default="model",
-    show_default=True,
-    help="Whose points these are: the answer model's, or the extractive backend's.",
-)
-@click.option("--write", type=click.Path(path_type=Path), help="Write (or update) this operating-points JSON file.")
-@friendly_errors
-def calibrate(reports: tuple[Path, ...], backend: str, write: Path | None) -> None:
-    """Choose the strictness operating points from evaluation runs.
-
-    REPORTS are `convention-qa eval --out DIR` folders (or their report.json) of runs made with
-    CONVENTION_QA_STRICTNESS=off on your backend and your question sets. Prints answered precision
-    and coverage per run at each operating point; --write saves the points, for
-    CONVENTION_QA_OPERATING_POINTS.
-    """
-    from convention_qa.answering.points import TARGETS, Outcome, choose_points, sweep
-    from convention_qa.errors import ConfigError
-
-    runs: dict[str, list[Outcome]] = {}
-    for path in reports:
-        file = path / "report.json" if path.is_dir() else path
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            questions = data["questions"]
-            outcomes = [
-                Outcome(_score(q), bool(q.get("candidate_right")), bool(q.get("answerable"))) for q in questions
-            ]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{file} is not an eval report ({type(exc).__name__}: {exc})") from None
-        name = path.name if path.is_dir() else path.parent.name
-        runs[name if name not in runs else f"{name}-{len(runs)}"] = outcomes
-    points, _ = choose_points(runs)
-    names = list(runs)
-    click.echo("| point | threshold | " + " | ".join(f"{n} precision / coverage" for n in names) + " |")
-    click.echo("|---|---:|" + "---:|" * len(names))
-    for point in [*TARGETS, "off"]:
-        threshold = points.get(point, 0.0)
-        row = sweep(runs, [threshold])[0]
-        cells = [
-            f"{row[n]['precision']:.3f} / {row[n]['coverage']:.3f}" if row[n]["precision"] is not None else "- / 0"
-            for n in names
-        ]
-        click.echo(f"| {point} | {threshold:.3f} | " + " | ".join(cells) + " |")
-    if write:
-        existing: dict[str, object] = {}
-        if write.exists():
-            try:
-                existing = json.loads(write.read_text(encoding="utf-8"))
-            except ValueError:
-                raise ConfigError(f"{write} exists and is not JSON: choose another file") from None
-        existing[backend] = {**points, "runs": names}
-        write.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
-        click.echo(f"wrote the {backend} points to {write}")
-
-
-def _score(question: dict[str, Any]) -> float | None:
-    """What the check compared for a question of an eval report (None: no answer was written)."""
-    if not question.get("candidate"):
-        return None
-    value = (question.get("check") or {}).get("score", question.get("confidence"))
-    return None if value is None else float(value)
