@@ -13,8 +13,9 @@ from convention_qa.answering.assistant import Assistant
 from convention_qa.answering.points import Points
 from convention_qa.answering.prompts import Prompts
 from convention_qa.answering.ranking import RankedSentence, SentenceRanker, sentences_of
-from convention_qa.answering.reader import Reader, checked_translation, copy_span
+from convention_qa.answering.reader import Reader, checked_translation
 from convention_qa.answering.retrieval import Retriever
+from convention_qa.answering.spans import copy_span
 from convention_qa.answering.stages import Condense
 from convention_qa.config import AnswerConfig
 from convention_qa.contract import ChunkMeta, Passage, Stage, follow
@@ -237,6 +238,14 @@ def test_words_that_only_repeat_the_question_are_no_answer() -> None:
         "id",
     )
     assert reading.problem == "echo" and reading.answer == ""
+
+
+def test_copy_span_never_drops_the_number_the_model_wrote() -> None:
+    sentence = "Kemarin pagi, 25 Oktober, 69 negara menandatangani Konvensi Hanoi di Hanoi."
+    assert copy_span("25 October", sentence) == "25 Oktober"  # the month in the language asked
+    assert copy_span("26 Oktober", sentence) == "25 Oktober"  # a digit misread: the sentence's own date
+    assert copy_span("12 Februari 2010", "Episode itu ditayangkan tanggal 21 September 2010.") == "21 September 2010"
+    assert copy_span("1,5 juta orang", "Sekitar satu setengah juta orang hadir.") is None  # not "juta orang"
 
 
 def test_copy_span_reads_numbers_in_either_separator_convention() -> None:

@@ -25,11 +25,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from convention_qa.answering.prompts import NOT_FOUND, Prompts
 from convention_qa.answering.ranking import RankedSentence
+from convention_qa.answering.spans import copy_span
 from convention_qa.answering.streaming import choice_probabilities, model_error
 from convention_qa.errors import ConventionQAError
 from convention_qa.text import LANGUAGES, STOP_WORDS, Query, fold_marks, guess_language, numbers, strip_markers
 
-__all__ = ["Reader", "Reading", "checked_translation", "copy_span"]
+__all__ = ["Reader", "Reading", "checked_translation"]
 
 log = logging.getLogger(__name__)
 
@@ -233,70 +234,6 @@ def checked_translation(reply: str, original: str, language: str) -> str:
     if seen in LANGUAGES and seen != language and len(text.split()) >= 3:
         return ""
     return text
-
-
-def copy_span(answer: str, sentence: str) -> str | None:
-    """The words of ``sentence`` that ``answer`` copies, as the sentence writes them; None when the
-    answer is not taken from it (its words match no stretch of the sentence by token F1 of 0.5)."""
-    wanted = answer.strip().strip("\"'“”").rstrip(".;,").strip()
-    if not wanted:
-        return None
-    at = sentence.lower().find(wanted.lower())
-    if at >= 0:
-        return sentence[at : at + len(wanted)]
-    # Word by word, each folded to its letters and digits: "17,786,419" is "17.786.419" as an
-    # Indonesian sentence writes it.
-    target = [_folded(w) for w in wanted.split() if _folded(w)]
-    if not target:
-        return None
-    words = list(re.finditer(r"\S+", sentence))
-    if len(target) <= 2 and target[0] in _NUMBER_WORDS:
-        # "5" for a sentence that writes "lima benua": the model put the number in digits
-        spelled = _NUMBER_WORDS[target[0]]
-        for i, word in enumerate(words):
-            if _folded(word.group()) in spelled:
-                end = i + 1 if i + 1 < len(words) and words[i + 1].group().isalpha() else i
-                return sentence[word.start() : words[end].end()].strip(" ,.;:()\"'")
-    normalized = [_folded(w.group()) for w in words]
-    best, best_f1 = None, 0.0
-    for i in range(len(words)):
-        for j in range(i, min(len(words), i + len(target) + 4)):
-            window = [t for t in normalized[i : j + 1] if t]
-            shared = sum(min(window.count(t), target.count(t)) for t in set(target))
-            if not shared:
-                continue
-            precision, recall = shared / len(window), shared / len(target)
-            f1 = 2 * precision * recall / (precision + recall)
-            if f1 > best_f1:
-                best, best_f1 = (i, j), f1
-    if best is None or best_f1 < 0.5:
-        return None
-    return sentence[words[best[0]].start() : words[best[1]].end()].strip(" ,.;:()\"'")
-
-
-def _folded(word: str) -> str:
-    """A word lower-cased, its letters and digits only: how copied words are compared."""
-    return "".join(re.findall(r"\w+", word.lower()))
-
-
-_NUMBER_WORDS = {
-    str(n): set(names.split())
-    for n, names in enumerate(
-        [
-            "nol zero không",
-            "satu one một",
-            "dua two hai",
-            "tiga three ba",
-            "empat four bốn",
-            "lima five năm",
-            "enam six sáu",
-            "tujuh seven bảy",
-            "delapan eight tám",
-            "sembilan nine chín",
-            "sepuluh ten mười",
-        ]
-    )
-}
 
 
 # Without a model, the best sentence must share this much with the question to be an answer at
