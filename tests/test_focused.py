@@ -59,6 +59,18 @@ def test_ranking_puts_a_cross_language_answer_sentence_in_the_top_three() -> Non
     assert "69 negara" in ranked[0].text
 
 
+def test_a_web_address_does_not_rank_its_line_above_the_answer() -> None:
+    # The article's "published by" line ends in a URL whose slug spells the question's words (and
+    # holds digits, as if it had the number asked for); it is scored as if the URL were not there.
+    text = (
+        "Artikel ini diterbitkan oleh: baoquocte.vn, https://baoquocte.vn/cong-uoc-ha-noi-co-bao-nhieu-dieu-332240.html\n"
+        "Dengan total 68 pasal, Konvensi ini mendorong kerja sama internasional."
+    )
+    ranked = SentenceRanker(None).run(Query.read("Công ước Hà Nội có bao nhiêu điều?", "vi"), [_passage(text)])
+    assert "68 pasal" in ranked[0].text
+    assert ranked[1].text.endswith("332240.html")  # the line itself is still there, whole
+
+
 def test_ranking_drops_image_marks_and_splits_captions_from_paragraphs() -> None:
     text = "![]() |\n| Para delegasi menghadiri sesi diskusi. (Foto: Thanh Long) |\nDalam sambutannya, ia berbicara."
     found = [clean for _, clean in sentences_of(text)]

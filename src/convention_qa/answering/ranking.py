@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 Weights = Callable[[str], float]  # token -> weight (e.g. IDF); rare words count more
 
 _MIN_WORDS = 3  # a "sentence" of fewer words (an image mark, a lone "|") holds no answer
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _NOISE = re.compile(r"!\[[^\]]*\]\([^)]*\)|^\s*\|\s*|\s*\|\s*$")  # markdown image marks, table pipes
 
 
@@ -123,11 +124,13 @@ class SentenceRanker:
         ]
         if not pieces:
             return []
-        texts = [text for *_, text in pieces]
+        # Scored without their web addresses: a URL's slug ("cong-uoc-ha-noi-...") reads like a
+        # question's words, so the article's "published by" line outranked its answers.
+        texts = [_URL.sub(" ", text) for *_, text in pieces]
         words = [words_of(text) for text in texts]
-        own = self._signals(query, pieces, words, self._dense(query.text, texts))
+        own = self._signals(query, pieces, texts, words, self._dense(query.text, texts))
         if context is not None:
-            leaned = self._signals(context, pieces, words, self._dense(context.text, texts))
+            leaned = self._signals(context, pieces, texts, words, self._dense(context.text, texts))
             lean = 0.25
             own = [
                 tuple(a + lean * b for a, b in zip(mine, theirs, strict=True))
@@ -136,8 +139,10 @@ class SentenceRanker:
         wants = answer_kind(query.text)
         w = self.weights
         ranked = []
-        for (rank, passage, span, text), (similarity, lexical, anchored) in zip(pieces, own, strict=True):
-            kind = 1.0 if wants and holds_kind(text, wants) else 0.0
+        for (rank, passage, span, text), scored, (similarity, lexical, anchored) in zip(
+            pieces, texts, own, strict=True
+        ):
+            kind = 1.0 if wants and holds_kind(scored, wants) else 0.0
             score = (
                 w.dense * similarity
                 + w.lexical * lexical
@@ -153,13 +158,14 @@ class SentenceRanker:
         self,
         query: Query,
         pieces: list[tuple[int, Passage, tuple[int, int], str]],
+        texts: list[str],
         words: list[set[str]],
         dense: list[float],
     ) -> list[tuple[float, ...]]:
         """(dense, lexical, anchors) of each sentence for ``query``."""
         wanted = _distinctive(query.anchors, words)
         found: list[tuple[float, ...]] = []
-        for (_, passage, _, text), similarity, found_words in zip(pieces, dense, words, strict=True):
+        for (_, passage, _, _), text, similarity, found_words in zip(pieces, texts, dense, words, strict=True):
             same = passage.meta.language in (query.language, None)
             lexical = overlap(query.token_set, text, self.weight) if same else 0.0
             anchored = len(wanted & found_words) / len(wanted) if wanted else 0.0
