@@ -123,6 +123,8 @@ def test_a_translation_with_a_preamble_is_never_used() -> None:
     assert checked_translation("Dưới đây là bản dịch", "lima benua", "vi") == ""
     assert checked_translation("sixty delegates", "60 delegasi", "en") == "", "a number was lost"
     assert checked_translation("five continents", "lima benua", "en") == "five continents"
+    assert checked_translation("English: five continents", "lima benua", "en") == "five continents"
+    assert checked_translation("Tiếng Việt: năm châu lục", "lima benua", "vi") == "năm châu lục"
     # and the reader then gives the words as the sentence writes them
     model = ChoosingChatModel(replies=["1 | lima benua", "Here is the translation:"], choices={"1": 0.9})
     reading = Reader(model, Prompts()).run(

@@ -47,6 +47,12 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 
+_LABEL = re.compile(
+    r"^(english|inggris|bahasa inggris|vietnamese|tiếng việt|bahasa vietnam|indonesian|bahasa indonesia|"
+    r"tiếng indonesia)\s*:\s*",
+    re.IGNORECASE,
+)
+
 
 @dataclass
 class Reading:
@@ -223,7 +229,7 @@ def checked_translation(reply: str, original: str, language: str) -> str:
     """``reply`` as a translation of ``original`` into ``language``, or '' when it is not one: empty,
     a preamble ("Here is the translation:"), far longer than the original, missing one of its
     numbers, NOT_FOUND, or plainly in another language."""
-    text = reply.strip().strip('"“”').strip()
+    text = _LABEL.sub("", reply.strip()).strip().strip('"“”').strip()  # "English: ..." is the words after it
     if not text or NOT_FOUND in text or _PREAMBLE.search(text):
         return ""
     if len(text) > 3 * len(original) + 40:
