@@ -130,3 +130,17 @@ def test_calibrate_fits_on_training_runs_and_chooses_points_on_development_runs(
         obj=wiring,
     )
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_a_bad_confidence_model_in_a_points_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "points.json"
+    points = {"strict": 0.6, "balanced": 0.4, "helpful": 0.2}
+    bad.write_text(
+        json.dumps({"model": {**points, "confidence": {"features": ["bogus"], "coef": [1.0]}}}), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"model\.confidence is malformed"):
+        operating_points(bad, extractive=False)
+    model = {"features": ["choice", "bogus"], "coef": [1, 1], "intercept": 0, "mean": [0, 0], "scale": [1, 1]}
+    bad.write_text(json.dumps({"model": {**points, "confidence": model}}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown features"):
+        operating_points(bad, extractive=False)

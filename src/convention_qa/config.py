@@ -124,8 +124,8 @@ class Settings(BaseSettings):
     )
     operating_points: Path | None = Field(
         None,
-        description="The focused reader's operating points (strictness -> minimum confidence), a JSON file "
-        "written by `convention-qa calibrate`; default: the points shipped for the bundled model "
+        description="The focused reader's confidence model and operating points (strictness -> minimum "
+        "confidence), a JSON file written by `convention-qa calibrate`; default: those shipped for the bundled model "
         "(and, without a model, for the extractive backend).",
     )
     reader: Literal["focused", "free"] = Field(
