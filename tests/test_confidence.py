@@ -44,6 +44,8 @@ def test_features_are_read_from_the_readers_record_as_a_report_keeps_it() -> Non
     assert values["first"] == 0.0 and values["margin"] == pytest.approx(-0.5)
     assert features({"choice": None, "confidence": None}) is None  # no model's choice: nothing to score
     assert features({"choice": True, "confidence": 0.5}) is None
+    assert features(["not", "a", "record"]) is None  # type: ignore[arg-type]
+    assert features({"choice": 1, "confidence": 0.5, "sentence_score": "high"}) is None
 
 
 def test_the_check_compares_the_fitted_probability_not_the_choice_probability() -> None:

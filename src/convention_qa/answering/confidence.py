@@ -40,17 +40,21 @@ _FLOOR = 1e-4  # of a probability before its log
 
 
 def features(record: Mapping[str, Any]) -> dict[str, float] | None:
-    """The features of a reader's record (live or from a report); None without a model's choice."""
+    """The features of a reader's record (live or from a report); None without a model's choice
+    (or for a record that is not one)."""
+    if not isinstance(record, Mapping):
+        return None
     probability, choice = record.get("confidence"), record.get("choice")
     if not isinstance(probability, int | float) or not isinstance(choice, int) or isinstance(choice, bool):
         return None
-    sentence = float(record.get("sentence_score") or 0.0)
-    top = record.get("top_score")
+    sentence, top, none = record.get("sentence_score"), record.get("top_score"), record.get("none_probability")
+    if not all(isinstance(x, int | float) or x is None for x in (sentence, top, none)):
+        return None
     return {
         "choice": math.log(max(float(probability), _FLOOR)),
-        "none": math.log(max(float(record.get("none_probability") or 0.0), _FLOOR)),
+        "none": math.log(max(float(none or 0.0), _FLOOR)),
         "first": 1.0 if choice == 1 else 0.0,
-        "margin": sentence - float(top) if isinstance(top, int | float) else 0.0,
+        "margin": float(sentence) - float(top) if sentence is not None and top is not None else 0.0,
     }
 
 
