@@ -126,6 +126,10 @@ def test_calibrate_fits_on_training_runs_and_chooses_points_on_development_runs(
     assert again.exit_code == 0, again.output
     assert f"scoring with the confidence model in {out}" in again.output
     assert operating_points(out, extractive=False) == points
+    extractive = CliRunner().invoke(
+        main, ["calibrate", str(dev), "--backend", "extractive", "--fit", str(train)], obj=wiring
+    )
+    assert extractive.exit_code != 0 and "extractive backend's points use no model" in extractive.output
     bad = CliRunner().invoke(
         main,
         ["calibrate", str(dev), "--fit", str(tmp_path / "train" / "report.json"), "--answerable-share", "2"],

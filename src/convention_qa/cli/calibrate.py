@@ -72,6 +72,8 @@ def calibrate(
     )
     from convention_qa.errors import ConfigError
 
+    if fit_runs and backend == "extractive":
+        raise ConfigError("--fit fits the answer model's confidence: the extractive backend's points use no model")
     existing = _points_file(write)
     model = None
     if backend == "model":
