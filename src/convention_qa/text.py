@@ -13,6 +13,8 @@ from functools import lru_cache
 
 __all__ = [
     "LANGUAGES",
+    "MONTHS",
+    "MONTH_NAMES",
     "STOP_WORDS",
     "anchors",
     "answer_language",
@@ -28,6 +30,12 @@ __all__ = [
 ]
 
 LANGUAGES = {"id": "Indonesian", "en": "English", "vi": "Vietnamese"}  # the ones questions come in
+# Month names, January first, as Indonesian and English text writes them (Vietnamese numbers them:
+# "tháng 10").
+_MONTHS_ID = "januari februari maret april mei juni juli agustus september oktober november desember"
+_MONTHS_EN = "january february march april may june july august september october november december"
+MONTHS = {"id": tuple(_MONTHS_ID.split()), "en": tuple(_MONTHS_EN.split())}
+MONTH_NAMES = "|".join(sorted({name for names in MONTHS.values() for name in names}))  # for a regex
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _ID_STOP = """

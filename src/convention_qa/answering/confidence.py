@@ -88,6 +88,7 @@ def weights(examples: Sequence[Example], answerable_share: float) -> list[float]
 def fit(examples: Sequence[Example], answerable_share: float = 0.8) -> Linear:
     """A logistic regression of "the answer is right" on :data:`FEATURES` (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
     if len(examples) < 20 or len({e.right for e in examples}) < 2:
         raise ConfigError(
@@ -95,11 +96,13 @@ def fit(examples: Sequence[Example], answerable_share: float = 0.8) -> Linear:
             "some right and some wrong (run `eval` with STRICTNESS=off on more questions)"
         )
     rows = [[e.values[f] for f in FEATURES] for e in examples]
-    columns = list(zip(*rows, strict=True))
-    mean = [sum(c) / len(c) for c in columns]
-    scale = [math.sqrt(sum((x - m) ** 2 for x in c) / len(c)) or 1.0 for c, m in zip(columns, mean, strict=True)]
-    scaled = [[(x - m) / s for x, m, s in zip(row, mean, scale, strict=True)] for row in rows]
+    scaler = StandardScaler().fit(rows)  # Linear stores the same mean and scale
     model = LogisticRegression(C=1.0, max_iter=1000)
-    model.fit(scaled, [e.right for e in examples], sample_weight=weights(examples, answerable_share))
-    coef = tuple(float(c) for c in model.coef_[0])
-    return Linear(FEATURES, coef, float(model.intercept_[0]), tuple(mean), tuple(scale))
+    model.fit(scaler.transform(rows), [e.right for e in examples], sample_weight=weights(examples, answerable_share))
+    return Linear(
+        FEATURES,
+        tuple(float(c) for c in model.coef_[0]),
+        float(model.intercept_[0]),
+        tuple(float(m) for m in scaler.mean_),
+        tuple(float(s) for s in scaler.scale_),
+    )

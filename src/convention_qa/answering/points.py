@@ -52,6 +52,7 @@ class Points:
 
     thresholds: dict[str, float]
     model: Linear | None = None
+    fitted_on: Any = None  # what the model says it was fitted on (kept when calibrate rewrites the file)
 
 
 def operating_points(path: Path | None, *, extractive: bool) -> Points:
@@ -75,8 +76,10 @@ def operating_points(path: Path | None, *, extractive: bool) -> Points:
             raise ConfigError(f"{source}: {backend}.{name} must be a number, not {value!r}")
         points[name] = float(value)
     weights = section.get("confidence")
-    model = None if extractive or weights is None else Linear.read(weights, FEATURES, f"{source}: {backend}.confidence")
-    return Points(points, model)
+    if extractive or weights is None:
+        return Points(points)
+    model = Linear.read(weights, FEATURES, f"{source}: {backend}.confidence")
+    return Points(points, model, weights.get("fitted_on"))
 
 
 def sweep(runs: Mapping[str, Sequence[Outcome]], thresholds: Sequence[float]) -> list[dict[str, Any]]:

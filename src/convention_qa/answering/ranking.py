@@ -38,7 +38,7 @@ from langchain_core.embeddings import Embeddings
 
 from convention_qa.contract import Passage
 from convention_qa.corpus.chunking import split_sentences
-from convention_qa.text import Query, tokenize, words_of
+from convention_qa.text import MONTH_NAMES, Query, tokenize, words_of
 
 __all__ = [
     "RankWeights",
@@ -204,11 +204,7 @@ _KINDS = {
     "number": re.compile(r"\b(berapa|berapakah|how many|how much|bao nhiêu|mấy|what number|jumlah)\b", re.IGNORECASE),
     "name": re.compile(r"\b(siapa|siapakah|who|whom|whose|ai là|là ai|ai đã|ai)\b", re.IGNORECASE),
 }
-_MONTHS = re.compile(
-    r"\b(januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|november|desember|"
-    r"january|february|march|may|june|july|august|october|december|tháng)\b",
-    re.IGNORECASE,
-)
+_MONTHS = re.compile(rf"\b({MONTH_NAMES}|tháng)\b", re.IGNORECASE)
 _NUMBER_WORD = re.compile(
     r"\d|\b(satu|dua|tiga|empat|lima|enam|tujuh|delapan|sembilan|sepuluh|sebelas|puluh|ratus|ribu|juta|miliar)\b",
     re.IGNORECASE,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from convention_qa.text import MONTHS
+
 __all__ = ["copy_span"]
 
 _NUMBER_WORDS = {
@@ -33,28 +35,12 @@ _NUMBER_WORDS = {
         ]
     )
 }
-# Month names in Indonesian and English, folded to one token each ("May" is left out: in English
-# it is mostly a verb).
-_MONTHS = {
-    name: f"month{n}"
-    for n, names in enumerate(
-        [
-            "januari january",
-            "februari pebruari february",
-            "maret march",
-            "april",
-            "mei",
-            "juni june",
-            "juli july",
-            "agustus august",
-            "september",
-            "oktober october",
-            "nopember november",
-            "desember december",
-        ],
-        start=1,
-    )
-    for name in names.split()
+# Month names in Indonesian and English, folded to one token each ("#10" for "oktober" and
+# "october": no word folds to a "#"), with two older Indonesian spellings. "May" is left out: in
+# English it is mostly a verb.
+_MONTHS = {name: f"#{n}" for names in MONTHS.values() for n, name in enumerate(names, start=1) if name != "may"} | {
+    "pebruari": "#2",
+    "nopember": "#11",
 }
 
 
@@ -126,8 +112,8 @@ def _folded(word: str) -> str:
 
 
 def _numeric(token: str) -> bool:
-    return any(c.isdigit() for c in token) and not token.startswith("month")
+    return any(c.isdigit() for c in token) and not token.startswith("#")
 
 
 def _date_part(token: str) -> bool:
-    return _numeric(token) or token.startswith("month")
+    return _numeric(token) or token.startswith("#")

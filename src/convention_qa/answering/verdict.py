@@ -34,7 +34,17 @@ from convention_qa.answering.evidence import Evidence
 from convention_qa.answering.linear import Linear, read_fitted, sigmoid
 from convention_qa.answering.support import measure_support
 from convention_qa.errors import ConfigError
-from convention_qa.text import STOP_WORDS, Query, anchors, cited_numbers, numbers, strip_markers, tokenize, words_of
+from convention_qa.text import (
+    MONTH_NAMES,
+    STOP_WORDS,
+    Query,
+    anchors,
+    cited_numbers,
+    numbers,
+    strip_markers,
+    tokenize,
+    words_of,
+)
 
 __all__ = [
     "ANSWER_FEATURES",
@@ -80,11 +90,7 @@ _WANTS_NUMBER = re.compile(
 )
 _WANTS_DATE = re.compile(r"\b(kapan|kapankah|tanggal berapa|when|what date|khi nào|bao giờ|ngày nào)\b", re.IGNORECASE)
 _WANTS_NAME = re.compile(r"\b(siapa|siapakah|who|whom|whose|ai là|người nào)\b", re.IGNORECASE)
-_MONTHS = re.compile(
-    r"\b(januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|november|desember|"
-    r"january|february|march|may|june|july|august|october|december|tháng|abad|century|masehi)\b",
-    re.IGNORECASE,
-)
+_MONTHS = re.compile(rf"\b({MONTH_NAMES}|tháng|abad|century|masehi)\b", re.IGNORECASE)
 
 Weights = Callable[[str], float]
 

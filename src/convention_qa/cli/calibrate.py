@@ -90,12 +90,9 @@ def calibrate(
             for feature, coef in zip(model.features, model.coef, strict=True):
                 click.echo(f"  {feature:>10}  {coef:+.3f}")
         else:
-            source = write if write and isinstance(existing.get("model"), dict) else None
-            model = operating_points(source, extractive=False).model
-            fitted_on = ((_points_file(source or DEFAULT_POINTS_FILE).get("model") or {}).get("confidence") or {}).get(
-                "fitted_on"
-            )
-            where = source or DEFAULT_POINTS_FILE
+            where = write if write and isinstance(existing.get("model"), dict) else DEFAULT_POINTS_FILE
+            kept = operating_points(where, extractive=False)
+            model, fitted_on = kept.model, kept.fitted_on
             click.echo(
                 f"scoring with the confidence model in {where}"
                 if model
@@ -112,17 +109,13 @@ def calibrate(
     points, _ = choose_points(runs)
     names = list(runs)
     if curve:
-        _print_curve(runs, sweep)
+        _print_curve(runs)
     click.echo("| point | threshold | " + " | ".join(f"{n} precision / coverage" for n in names) + " |")
     click.echo("|---|---:|" + "---:|" * len(names))
     for point in [*TARGETS, "off"]:
         threshold = points.get(point, 0.0)
         row = sweep(runs, [threshold])[0]
-        cells = [
-            f"{row[n]['precision']:.3f} / {row[n]['coverage']:.3f}" if row[n]["precision"] is not None else "- / 0"
-            for n in names
-        ]
-        click.echo(f"| {point} | {threshold:.3f} | " + " | ".join(cells) + " |")
+        click.echo(f"| {point} | {threshold:.3f} | " + " | ".join(_cell(row[n]) for n in names) + " |")
     if write:
         section: dict[str, object] = {**points, "runs": names}
         if model is not None:  # the model the points were chosen for goes with them
@@ -179,8 +172,15 @@ def _score(question: dict[str, Any], model: Linear | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _print_curve(runs: dict[str, Any], sweep: Any) -> None:
+def _cell(result: dict[str, Any]) -> str:
+    """One run's answered precision / coverage at a threshold, as the tables show it."""
+    return f"{result['precision']:.3f} / {result['coverage']:.3f}" if result["precision"] is not None else "- / 0"
+
+
+def _print_curve(runs: dict[str, Any]) -> None:
     """Answered precision / coverage of each run, and their means, at thresholds 0 to 0.9."""
+    from convention_qa.answering.points import sweep
+
     names = list(runs)
     click.echo("| threshold | " + " | ".join(f"{n} precision / coverage" for n in names) + " | mean |")
     click.echo("|---:|" + "---:|" * (len(names) + 1))
@@ -188,5 +188,5 @@ def _print_curve(runs: dict[str, Any], sweep: Any) -> None:
         cells = [row[n] for n in names]
         given = [c["precision"] for c in cells if c["precision"] is not None]
         mean = (sum(given) / len(given) if given else 0.0, sum(c["coverage"] or 0.0 for c in cells) / len(cells))
-        text = [f"{c['precision']:.3f} / {c['coverage']:.3f}" if c["precision"] is not None else "- / 0" for c in cells]
-        click.echo(f"| {row['threshold']:.2f} | " + " | ".join(text) + f" | {mean[0]:.3f} / {mean[1]:.3f} |")
+        text = " | ".join(_cell(c) for c in cells)
+        click.echo(f"| {row['threshold']:.2f} | {text} | {mean[0]:.3f} / {mean[1]:.3f} |")

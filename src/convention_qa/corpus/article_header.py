@@ -9,13 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from convention_qa.text import MONTHS
+
 __all__ = ["article_header", "photo_credits"]
 
 _CREDIT = re.compile(r"\((?:foto|photo|ảnh|image|gambar)\s*:\s*([^()]{1,80})\)", re.IGNORECASE)
-_MONTHS = {
-    "id": "Januari Februari Maret April Mei Juni Juli Agustus September Oktober November Desember",
-    "en": "January February March April May June July August September October November December",
-}
 # The header's labels: in the article's language, with English beside them, so that questions in
 # either language (and, through the multilingual embedder, in Vietnamese) find the header.
 _HEADER_LABELS = {
@@ -48,7 +46,7 @@ def _spoken_date(value: str, language: str) -> str:
         day = dt.date.fromisoformat(value[:10])
     except ValueError:
         return value
-    months = _MONTHS.get(language, _MONTHS["en"]).split()
+    months = [name.capitalize() for name in MONTHS.get(language, MONTHS["en"])]
     if language == "vi":
         return f"ngày {day.day} tháng {day.month} năm {day.year} ({value})"
     return f"{day.day} {months[day.month - 1]} {day.year} ({value})"
