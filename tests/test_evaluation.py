@@ -131,6 +131,16 @@ def test_eval_on_a_shared_format_set_builds_its_own_index_and_scores(settings: S
     assert any((settings.data_dir / "eval").iterdir())
 
 
+def test_eval_answers_with_the_passages_the_app_uses_unless_told(settings: Settings, tmp_path: Path) -> None:
+    folder = shared_set(tmp_path / "mini")
+    replies = ["Magelang [1].", "Danau Toba [1].", "NOT_FOUND"]
+    told = settings.model_copy(update={"top_k": 2})
+    summary = json.loads(run(["eval", str(folder), "--json"], told, ScriptedChatModel(replies=replies)).stdout)
+    assert "recall@2" in summary and "recall@5" not in summary, "TOP_K, as the app, the API and the CLI answer"
+    given = run(["eval", str(folder), "--json", "-k", "3"], told, ScriptedChatModel(replies=replies)).stdout
+    assert "recall@3" in json.loads(given)
+
+
 def test_compare_shows_what_got_better_and_worse(settings: Settings, tmp_path: Path) -> None:
     folder = shared_set(tmp_path / "mini")
     good = ScriptedChatModel(replies=["Magelang [1].", "Danau Toba [1].", "NOT_FOUND"])

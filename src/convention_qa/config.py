@@ -107,7 +107,9 @@ class Settings(BaseSettings):
         "wait for the model again (temperature 0 replies repeat); unset (the default) keeps nothing.",
     )
     max_answer_tokens: int = Field(200, ge=16, le=4096)
-    top_k: int = Field(4, ge=1, le=MAX_K, description="Passages retrieved per question.")
+    top_k: int = Field(
+        5, ge=1, le=MAX_K, description="Passages retrieved per question (and by `eval`, unless given -k)."
+    )
     evidence_tokens: int = Field(
         220, ge=50, le=4000, description="Token budget for the evidence sentences in the prompt."
     )

@@ -123,7 +123,12 @@ def chat(ctx: click.Context, k: int | None) -> None:
 @click.argument("question_set", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--passages", type=click.Path(exists=True, path_type=Path), help="passages.jsonl to use as the corpus.")
 @click.option(
-    "-k", "--k", "k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Passages per question."
+    "-k",
+    "--k",
+    "k",
+    type=click.IntRange(1, MAX_K),
+    default=None,
+    help="Passages per question (default: TOP_K, as answered).",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write report.json, report.md and charts here.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
@@ -138,7 +143,7 @@ def evaluate(
     ctx: click.Context,
     question_set: Path | None,
     passages: Path | None,
-    k: int,
+    k: int | None,
     out: Path | None,
     limit: int | None,
     sample: int | None,
@@ -167,6 +172,7 @@ def evaluate(
         return
     if question_set is None:
         raise click.UsageError("give a QUESTION_SET, or --compare OLD.json NEW.json")
+    k = k or ctx.obj.settings.top_k  # measure what the app, the API and the CLI answer with
     assistant, questions = prepare(
         question_set, factory_of(ctx), passages=passages, limit=limit, sample=sample, seed=seed
     )
