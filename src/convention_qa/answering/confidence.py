@@ -33,7 +33,7 @@ from typing import Any
 from convention_qa.answering.linear import Linear
 from convention_qa.errors import ConfigError
 
-__all__ = ["FEATURES", "Example", "features", "fit"]
+__all__ = ["FEATURES", "Example", "features", "fit", "probability"]
 
 FEATURES = ("choice", "none", "first", "margin")
 _FLOOR = 1e-4  # of a probability before its log
@@ -56,6 +56,13 @@ def features(record: Mapping[str, Any]) -> dict[str, float] | None:
         "first": 1.0 if choice == 1 else 0.0,
         "margin": float(sentence) - float(top) if sentence is not None and top is not None else 0.0,
     }
+
+
+def probability(record: Mapping[str, Any], model: Linear | None) -> float | None:
+    """``model``'s probability that the answer of a reader's record is right: what the check
+    compares and ``calibrate`` scores. None without a model, or for a record without its features."""
+    values = features(record) if model is not None else None
+    return None if model is None or values is None else model.probability(values)
 
 
 @dataclass(frozen=True)

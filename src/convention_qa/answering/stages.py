@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convention_qa.answering.confidence import features
+from convention_qa.answering.confidence import probability
 from convention_qa.answering.evidence import Evidence, citation
 from convention_qa.answering.linear import Linear
 from convention_qa.answering.policy import Policy
@@ -139,8 +139,8 @@ class Check:
     def run(self, reading: Reading, strictness: str) -> AbstainReason | None:
         if reading.choice is None:
             return "uncited" if reading.problem == "not-copied" else "model"
-        if self.model is not None and (values := features(reading.to_dict())) is not None:
-            reading.score = self.model.probability(values)
+        if (fitted := probability(reading.to_dict(), self.model)) is not None:
+            reading.score = fitted
         if reading.problem == "echo":
             return "unsure"  # the words copied only repeat the question
         if not reading.answer:

@@ -163,11 +163,11 @@ def _score(question: dict[str, Any], model: Linear | None) -> float | None:
     the confidence model's probability from the reader's record, else the score it recorded."""
     if not question.get("candidate"):
         return None
-    from convention_qa.answering.confidence import features
+    from convention_qa.answering.confidence import probability
 
     record = question.get("check") or {}
-    if model is not None and (values := features(record)) is not None:
-        return model.probability(values)
+    if (fitted := probability(record, model)) is not None:
+        return fitted
     value = record.get("score", question.get("confidence"))
     return None if value is None else float(value)
 
